@@ -1,0 +1,50 @@
+# Two commands matter (see README.md):  make demo   and   make test
+# Everything installs into .venv at the repository root.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# A course checkout with the read-only ../shared folder beside it uses its images
+# instead of downloading them; anyone else downloads them by URL and sha256.
+NSTUTILS_DATA_DIR ?= $(abspath $(wildcard ../shared/data/images))
+export NSTUTILS_DATA_DIR
+DEMO := outputs/tubingen_starry_night.jpg
+NBVAL_TIMEOUT ?= 600
+
+.PHONY: setup demo test test-fast lab html benchmark clean-notebooks check-notebooks
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: setup $(DEMO)
+
+# make only (re)creates the demo when it is missing: delete it to run again.
+$(DEMO): | setup
+	mkdir -p outputs
+	$(BIN)/nst weights
+	$(BIN)/nst stylize tubingen starry_night -o $(DEMO)
+
+test: setup check-notebooks
+	NSTUTILS_FAST=1 $(BIN)/python -m pytest tests
+	NSTUTILS_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p no:randomly notebooks
+
+check-notebooks: setup
+	$(BIN)/python -m nstutils.notebooks check notebooks
+
+clean-notebooks: setup
+	$(BIN)/python -m nstutils.notebooks clean notebooks
+
+lab: setup
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+
+html: setup
+	mkdir -p build/html
+	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=-1 --output-dir build/html notebooks/*.ipynb
+
+benchmark: setup
+	$(BIN)/python -m benchmarks.run

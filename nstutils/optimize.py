@@ -59,6 +59,7 @@ class StyleSettings:
     tv_kind: str = "l1"
     weights: str = "compact"
     compute_dtype: str = "auto"
+    style_scale: float = 1.0
 
     def validated(self) -> "StyleSettings":
         """Return a copy with names normalised and defaults filled in; raise SettingsError on bad values."""
@@ -74,6 +75,10 @@ class StyleSettings:
             if not math.isfinite(value) or value < 0:
                 raise SettingsError(f"{name} must be a finite number ≥ 0, got {value}")
             setattr(s, name, float(value))
+        if isinstance(s.style_scale, bool) or not isinstance(s.style_scale, (int, float)) \
+                or not math.isfinite(s.style_scale) or not 0.05 <= s.style_scale <= 8:
+            raise SettingsError(f"style_scale must be a number from 0.05 to 8, got {s.style_scale!r}")
+        s.style_scale = float(s.style_scale)
         if s.learning_rate == 0:
             raise SettingsError("learning_rate must be > 0")
         if s.optimizer not in OPTIMIZERS:
@@ -163,9 +168,32 @@ class StyleObjective:
         self.style_targets = {k: tf.constant(gram_matrix(style_features[k])) for k in s.style_layers}
         self.style_layer_weights = dict(zip(s.style_layers, s.style_layer_weights)) if s.style_layer_weights \
             else None
-        self._losses_fn = tf.function(self._losses, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-        self._grad_fn = tf.function(self._value_and_gradient,
-                                    input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+        self._compile()
+
+    def _compile(self) -> None:
+        import tensorflow as tf
+
+        # The targets are captured as constants when these trace, so one graph serves every step.
+        spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
+        self._losses_fn = tf.function(self._losses, input_signature=spec)
+        self._grad_fn = tf.function(self._value_and_gradient, input_signature=spec)
+
+    def style_grams(self, image) -> Dict[str, Any]:
+        """Gram matrices of ``image`` at this objective's style layers (its style "fingerprint")."""
+        from .losses import gram_matrix
+
+        features = self.extractor(_as_batch(load_image(image)))
+        return {k: gram_matrix(features[k]) for k in self.settings.style_layers}
+
+    def use_style_targets(self, targets: Mapping[str, Any]) -> None:
+        """Replace the style targets, e.g. by a blend of two paintings' Grams (``07_beyond``)."""
+        import tensorflow as tf
+
+        missing = [k for k in self.settings.style_layers if k not in targets]
+        if missing:
+            raise SettingsError(f"style targets lack layers {missing}")
+        self.style_targets = {k: tf.constant(targets[k], tf.float32) for k in self.settings.style_layers}
+        self._compile()
 
     def _losses(self, image):
         import tensorflow as tf
@@ -269,17 +297,22 @@ def stylize(content, style, *, content_layers: Sequence[str] = DEFAULT_CONTENT_L
             style_layer_weights: Optional[Sequence[float]] = None, optimizer: str = "lbfgs",
             steps: Optional[int] = None, max_dim: Optional[int] = None, init: Any = "content",
             seed: int = 0, pooling: str = "max", learning_rate: float = 0.02, tv_kind: str = "l1",
-            weights: str = "compact", compute_dtype: str = "auto", callback: Optional[Callable[[Progress], Any]] = None,
+            weights: str = "compact", compute_dtype: str = "auto", style_scale: float = 1.0,
+            callback: Optional[Callable[[Progress], Any]] = None,
             ) -> StylizeResult:
     """Paint ``content`` in the style of ``style``; return a :class:`StylizeResult`.
 
     ``content`` and ``style`` are anything :func:`~nstutils.images.load_image` accepts
     (paths, URLs, course image names such as ``"tubingen"``, arrays). ``max_dim`` is the
     long side of the result (default 512, or 128 in fast mode); the style image is used
-    at the same long side. ``optimizer``: ``"lbfgs"`` (default, fastest to a given loss),
+    at that long side times ``style_scale``. ``optimizer``: ``"lbfgs"`` (default, fastest to a given loss),
     ``"adam"`` (the tutorial's: lr 0.02, β₁ 0.99, ε 0.1, clipping to [0, 1]) or ``"gd"``
     (plain gradient descent with step ``learning_rate``). ``steps`` defaults to
     :func:`default_steps`.
+
+    ``style_scale`` sizes the style image relative to the result: 2 uses the painting at
+    twice the result's long side, so its brush strokes come out about twice as big
+    (see ``07_beyond``).
 
     ``callback(progress)`` is called after every step; returning ``True`` stops the run.
     Ctrl-C (KeyboardInterrupt) also stops it: either way the best image so far is
@@ -290,12 +323,18 @@ def stylize(content, style, *, content_layers: Sequence[str] = DEFAULT_CONTENT_L
         style_weight=style_weight, tv_weight=tv_weight, style_layer_weights=style_layer_weights,
         optimizer=optimizer, steps=steps, max_dim=max_dim, init=init, seed=seed, pooling=pooling,
         learning_rate=learning_rate, tv_kind=tv_kind, weights=weights, compute_dtype=compute_dtype,
+        style_scale=style_scale,
     ).validated()
     content_image = load_image(content, max_dim=settings.max_dim)
-    style_image = load_image(style, max_dim=settings.max_dim)
+    style_image = load_image(style, max_dim=style_size(settings))
     objective = StyleObjective(content_image, style_image, settings)
     start = initial_image(settings.init, content_image, style_image, settings.seed)
     return run_optimizer(objective, start, callback=callback)
+
+
+def style_size(settings: StyleSettings) -> int:
+    """Long side at which the style image is used: ``max_dim × style_scale`` (at least 16 px)."""
+    return max(16, min(MAX_DIM, round(settings.max_dim * settings.style_scale)))
 
 
 def run_optimizer(objective: StyleObjective, start: np.ndarray,

@@ -1,0 +1,97 @@
+"""Looking inside VGG19: channel visualisation and the paper's reconstructions from noise.
+
+* :func:`visualize_channel` (``01_cnn_features``): gradient ascent on the input image to
+  find a pattern that excites one channel.
+* :func:`reconstruct_content` (``02_content``): start from noise and match one layer's
+  feature maps; deep layers keep the layout but lose the exact pixels.
+* :func:`reconstruct_style` (``03_gram_style``): start from noise and match the Gram
+  matrices of a set of layers; more layers give larger-scale texture.
+
+The reconstructions are :func:`~nstutils.optimize.stylize` with one of the two loss
+terms switched off, so they share its optimiser, seeds and stopping.
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from .errors import SettingsError
+from .features import FeatureExtractor, layer_name
+from .images import load_image
+from .optimize import StylizeResult, get_extractor, stylize
+
+
+def visualize_channel(layer: str, channel: int, size: int = 128, steps: int = 100, seed: int = 0,
+                      step_size: float = 0.02, pooling: str = "max") -> Tuple[np.ndarray, List[float]]:
+    """An image ``[size, size, 3]`` that strongly activates ``channel`` of ``layer``, and the
+    channel's mean activation after each step.
+
+    Starts from grey plus faint noise and climbs the gradient of the channel's mean
+    activation; each step moves every pixel by at most ``step_size`` (the gradient is
+    normalised), and a light blur every 10 steps keeps the pattern from turning into noise.
+    """
+    import tensorflow as tf
+
+    name = layer_name(layer)
+    extractor = get_extractor([name], pooling)
+    channels = int(extractor.params[name][1].shape[0]) if name in extractor.params else None
+    if channels is not None and not 0 <= channel < channels:
+        raise SettingsError(f"{name} has channels 0..{channels - 1}, got {channel}")
+    rng = np.random.default_rng(seed)
+    image = tf.Variable((0.5 + 0.05 * rng.standard_normal((1, size, size, 3))).astype(np.float32))
+
+    @tf.function
+    def ascend():
+        with tf.GradientTape() as tape:
+            activation = tf.reduce_mean(extractor(image)[name][..., channel])
+        grad = tape.gradient(activation, image)
+        image.assign(tf.clip_by_value(image + step_size * grad / (tf.reduce_mean(tf.abs(grad)) + 1e-8), 0.0, 1.0))
+        return activation
+
+    history = []
+    for step in range(steps):
+        history.append(float(ascend()))
+        if step % 10 == 9:
+            blurred = tf.nn.avg_pool2d(tf.pad(image, [[0, 0], [1, 1], [1, 1], [0, 0]], "REFLECT"), 3, 1, "VALID")
+            image.assign(0.7 * image + 0.3 * blurred)
+    return image.numpy()[0], history
+
+
+def channel_activation(image, layer: str, channel: int, pooling: str = "max") -> float:
+    """Mean activation of one channel for an image (to check a visualisation worked)."""
+    name = layer_name(layer)
+    features = get_extractor([name], pooling)(load_image(image))[name]
+    return float(np.mean(features[..., channel]))
+
+
+def reconstruct_content(image, layer: str, steps: int = 200, max_dim: int | None = None, seed: int = 0,
+                        **options) -> StylizeResult:
+    """Start from noise and match ``image``'s feature maps at ``layer`` (content loss only)."""
+    return stylize(image, image, content_layers=[layer], style_layers=[], content_weight=1.0, style_weight=0.0,
+                   tv_weight=0.0, init="noise", steps=steps, max_dim=max_dim, seed=seed, **options)
+
+
+def reconstruct_style(image, layers: Sequence[str], steps: int = 200, max_dim: int | None = None, seed: int = 0,
+                      **options) -> StylizeResult:
+    """Start from noise and match ``image``'s Gram matrices at ``layers`` (style loss only)."""
+    return stylize(image, image, content_layers=[], style_layers=list(layers), content_weight=0.0, style_weight=1.0,
+                   tv_weight=0.0, init="noise", steps=steps, max_dim=max_dim, seed=seed, **options)
+
+
+def pixel_error(a, b) -> float:
+    """Root-mean-square difference between two images in [0, 1] (0 = identical)."""
+    a, b = np.asarray(load_image(a)), np.asarray(load_image(b))
+    if a.shape != b.shape:
+        raise SettingsError(f"images differ in shape: {a.shape[1:3]} vs {b.shape[1:3]}")
+    return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
+STYLE_LAYER_STACKS: Tuple[Tuple[str, ...], ...] = tuple(
+    tuple(f"conv{i}_1" for i in range(1, n + 1)) for n in range(1, 6)
+)
+"""The paper's style reconstructions: conv1_1; conv1_1+conv2_1; … up to conv1_1…conv5_1."""
+
+CONTENT_LAYERS_PAPER: Tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
+"""The paper's content reconstructions, shallow to deep."""

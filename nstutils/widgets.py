@@ -1,0 +1,322 @@
+"""Widget labs: the Style Lab (``05_full_transfer``) and the layer explorer (``04_style_layers``).
+
+Widgets are thin. The work is done by plain functions that are tested without a
+browser — :func:`settings_from_controls`, :func:`load_uploaded`, :func:`loss_plot_png`
+and :class:`LabRunner` — and the widget classes only wire them to controls. A run
+happens on the **Run** button, in a background thread, so the kernel stays free to
+receive **Stop** and to update the live preview and loss plot.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .errors import ImageError, NSTError
+from .features import paper_layer_name
+from .images import image_to_bytes, load_image
+
+#: Style layers offered as checkboxes (the paper's choice), in paper names.
+LAB_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+LAB_CONTENT_LAYERS = ("conv4_2", "conv5_2")
+
+
+def settings_from_controls(values: Dict[str, Any]) -> Dict[str, Any]:
+    """Turn control values into ``stylize`` keyword arguments.
+
+    Weights come from log sliders as powers of ten (``log_style_weight=-2`` → 1e-2);
+    layers from checkbox dicts ``{"conv1_1": True, ...}``. Raises
+    :class:`~nstutils.errors.SettingsError` (via validation) for impossible settings.
+    """
+    from .optimize import StyleSettings
+
+    style_layers = [name for name, on in values.get("style_layers", {}).items() if on]
+    content_layers = [name for name, on in values.get("content_layers", {}).items() if on]
+    settings = StyleSettings(
+        content_layers=content_layers, style_layers=style_layers,
+        content_weight=10.0 ** values.get("log_content_weight", 4.0),
+        style_weight=10.0 ** values.get("log_style_weight", -2.0),
+        tv_weight=values.get("tv_weight", 30.0), steps=int(values.get("steps", 100)),
+        max_dim=int(values.get("size", 256)), optimizer=values.get("optimizer", "lbfgs"),
+    ).validated()
+    return {"content_layers": settings.content_layers, "style_layers": settings.style_layers,
+            "content_weight": settings.content_weight, "style_weight": settings.style_weight,
+            "tv_weight": settings.tv_weight, "steps": settings.steps, "max_dim": settings.max_dim,
+            "optimizer": settings.optimizer}
+
+
+def load_uploaded(value: Any) -> np.ndarray:
+    """The image in an ``ipywidgets.FileUpload`` value (``[1, H, W, 3]``), or ImageError."""
+    from PIL import Image
+
+    files = list(value.values()) if isinstance(value, dict) else list(value or ())
+    if not files:
+        raise ImageError("no file uploaded yet")
+    item = files[-1]
+    name = item.get("name", "upload") if isinstance(item, dict) else getattr(item, "name", "upload")
+    content = item["content"] if isinstance(item, dict) else item.content
+    data = bytes(content)
+    if not data:
+        raise ImageError(f"{name}: the file is empty")
+    from .images import open_image_file
+    import os
+    import tempfile
+
+    suffix = os.path.splitext(name)[1] or ".img"
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "upload" + suffix)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        try:
+            image = open_image_file(path)
+        except ImageError as exc:
+            raise ImageError(str(exc).replace(path, name)) from None
+        return load_image(image)
+
+
+def loss_plot_png(history: Sequence[Dict[str, float]], width: float = 4.5, height: float = 3.0) -> bytes:
+    """A PNG of the loss terms per step (thread-safe: no pyplot, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=80)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    steps = np.arange(1, len(history) + 1)
+    for term in ("total", "content", "style", "tv"):
+        values = np.array([h[term] for h in history], dtype=float)
+        if values.size and np.any(values > 0):
+            ax.plot(steps, values, label=term)
+    if history:
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("weighted loss")
+    ax.grid(True, alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+class LabRunner:
+    """Runs ``stylize`` in a background thread with a stop flag.
+
+    ``on_progress(progress, history)`` is called every ``every`` steps (from the worker
+    thread) and ``on_done(result, error)`` once at the end. ``stop()`` asks the run to end
+    after the current step; the result then holds the best image so far.
+    """
+
+    def __init__(self, on_progress: Optional[Callable] = None, on_done: Optional[Callable] = None, every: int = 1):
+        self.on_progress = on_progress
+        self.on_done = on_done
+        self.every = max(1, int(every))
+        self.result = None
+        self.error: Optional[BaseException] = None
+        self.history: List[Dict[str, float]] = []
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, content, style, **options: Any) -> None:
+        """Begin a run; raises RuntimeError if one is already going."""
+        if self.running:
+            raise RuntimeError("a run is already in progress; press Stop first")
+        self._stop.clear()
+        self.result, self.error, self.history = None, None, []
+        self._thread = threading.Thread(target=self._work, args=(content, style, options), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the run to end; True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def _work(self, content, style, options) -> None:
+        from .optimize import stylize
+
+        def callback(progress) -> bool:
+            self.history.append(dict(progress.losses))
+            if self.on_progress is not None and (progress.step % self.every == 0 or progress.step == progress.steps):
+                self.on_progress(progress, self.history)
+            return self._stop.is_set()
+
+        try:
+            self.result = stylize(content, style, callback=callback, **options)
+        except BaseException as exc:  # reported in the status line, never lost in a thread
+            self.error = exc
+        if self.on_done is not None:
+            self.on_done(self.result, self.error)
+
+
+def _image_widget(image=None, width: int = 256):
+    import ipywidgets as widgets
+
+    return widgets.Image(value=image_to_bytes(image) if image is not None else b"", format="png",
+                         layout=widgets.Layout(width=f"{width}px"))
+
+
+class StyleLab:
+    """The Style Lab: choose or upload images, set weights, layers, steps and size; Run and Stop.
+
+    ``display(StyleLab().widget)``, or just ``StyleLab()`` as a cell's last line.
+    """
+
+    def __init__(self, content: str = "tubingen", style: str = "starry_night", size: int = 256, steps: int = 100,
+                 preview_every: int = 5):
+        import ipywidgets as widgets
+
+        from .data import list_images
+
+        names = list_images()
+        self.content_choice = widgets.Dropdown(options=names, value=content, description="content")
+        self.style_choice = widgets.Dropdown(options=names, value=style, description="style")
+        self.content_upload = widgets.FileUpload(accept="image/*", description="upload content")
+        self.style_upload = widgets.FileUpload(accept="image/*", description="upload style")
+        slider = dict(continuous_update=False, readout_format=".1f")
+        self.log_content_weight = widgets.FloatSlider(value=4.0, min=0.0, max=8.0, step=0.5,
+                                                      description="log₁₀ content", **slider)
+        self.log_style_weight = widgets.FloatSlider(value=-2.0, min=-5.0, max=3.0, step=0.5,
+                                                    description="log₁₀ style", **slider)
+        self.tv_weight = widgets.FloatSlider(value=30.0, min=0.0, max=200.0, step=5.0, description="TV weight",
+                                             **slider)
+        self.steps = widgets.IntSlider(value=steps, min=1, max=1000, step=1, description="steps",
+                                       continuous_update=False)
+        self.size = widgets.IntSlider(value=size, min=64, max=1024, step=32, description="size",
+                                      continuous_update=False)
+        self.style_layers = {name: widgets.Checkbox(value=True, description=name, indent=False)
+                             for name in LAB_STYLE_LAYERS}
+        self.content_layers = {name: widgets.Checkbox(value=name == "conv5_2", description=name, indent=False)
+                               for name in LAB_CONTENT_LAYERS}
+        self.run_button = widgets.Button(description="Run", button_style="success", icon="play")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.preview = _image_widget(None, 320)
+        self.loss_plot = widgets.Image(value=loss_plot_png([]), format="png", layout=widgets.Layout(width="360px"))
+        self.status = widgets.HTML("Ready: press Run.")
+        for widget, css in ((self.run_button, "nst-run"), (self.stop_button, "nst-stop"), (self.preview, "nst-preview"),
+                            (self.loss_plot, "nst-loss-plot"), (self.status, "nst-status")):
+            widget.add_class(css)
+        self.runner = LabRunner(on_progress=self._show_progress, on_done=self._finished, every=preview_every)
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        layers = widgets.VBox([widgets.HTML("<b>style layers</b>"), *self.style_layers.values(),
+                               widgets.HTML("<b>content layers</b>"), *self.content_layers.values()])
+        controls = widgets.VBox([self.content_choice, self.content_upload, self.style_choice, self.style_upload,
+                                 self.log_content_weight, self.log_style_weight, self.tv_weight, self.steps, self.size,
+                                 widgets.HBox([self.run_button, self.stop_button])])
+        self.widget = widgets.VBox([widgets.HBox([controls, layers]), self.status,
+                                    widgets.HBox([self.preview, self.loss_plot])])
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def values(self) -> Dict[str, Any]:
+        return {
+            "log_content_weight": self.log_content_weight.value, "log_style_weight": self.log_style_weight.value,
+            "tv_weight": self.tv_weight.value, "steps": self.steps.value, "size": self.size.value,
+            "style_layers": {k: w.value for k, w in self.style_layers.items()},
+            "content_layers": {k: w.value for k, w in self.content_layers.items()},
+        }
+
+    def _image(self, upload, choice):
+        return load_uploaded(upload.value) if upload.value else choice.value
+
+    def run(self) -> None:
+        """What the Run button does: validate everything, then start the background run."""
+        if self.runner.running:
+            self.status.value = "Already running: press Stop first."
+            return
+        try:
+            options = settings_from_controls(self.values())
+            content = self._image(self.content_upload, self.content_choice)
+            style = self._image(self.style_upload, self.style_choice)
+        except NSTError as exc:
+            self.status.value = f"<span style='color:#b00'>⚠ {exc}</span>"
+            return
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self.status.value = f"Running {options['steps']} steps at {options['max_dim']} px…"
+        self.runner.start(content, style, **options)
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.status.value = "Stopping after this step…"
+
+    def _show_progress(self, progress, history) -> None:
+        self.preview.value = image_to_bytes(progress.image)
+        self.loss_plot.value = loss_plot_png(history)
+        self.status.value = (f"step {progress.step}/{progress.steps} · loss {progress.losses['total']:.4g} · "
+                             f"{progress.seconds:.0f} s")
+
+    def _finished(self, result, error) -> None:
+        self.run_button.disabled, self.stop_button.disabled = False, True
+        if error is not None:
+            self.status.value = f"<span style='color:#b00'>⚠ {error}</span>"
+            return
+        self.preview.value = image_to_bytes(result.image)
+        self.loss_plot.value = loss_plot_png(result.history)
+        how = "stopped early" if result.stopped_early else "done"
+        self.status.value = (f"{how}: {len(result.history)} steps, best loss {result.best_loss:.4g}, "
+                             f"{result.seconds:.0f} s")
+
+
+class LayerExplorer:
+    """Toggle style layers and the content/style ratio, then Run (``04_style_layers``)."""
+
+    def __init__(self, content: str = "tubingen", style: str = "starry_night", size: int = 128, steps: int = 50):
+        import ipywidgets as widgets
+
+        self.content, self.style = content, style
+        self.size, self.steps = size, steps
+        self.style_layers = {name: widgets.Checkbox(value=name in ("conv1_1", "conv2_1", "conv3_1"), description=name,
+                                                    indent=False) for name in LAB_STYLE_LAYERS}
+        self.log_ratio = widgets.FloatSlider(value=-3.0, min=-6.0, max=0.0, step=0.5, description="log₁₀ α/β",
+                                             continuous_update=False)
+        self.run_button = widgets.Button(description="Run", button_style="success")
+        self.output = _image_widget(None, 320)
+        self.status = widgets.HTML("Choose layers and a ratio, then press Run.")
+        self.run_button.on_click(lambda _: self.run())
+        self.runner = LabRunner(on_done=self._finished)
+        self.widget = widgets.VBox([widgets.HBox(list(self.style_layers.values())), self.log_ratio,
+                                    self.run_button, self.status, self.output])
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def run(self) -> None:
+        from .experiments import weights_for_ratio
+
+        layers = [name for name, box in self.style_layers.items() if box.value]
+        try:
+            content_weight, style_weight = weights_for_ratio(10.0 ** self.log_ratio.value)
+            options = settings_from_controls({
+                "style_layers": {name: True for name in layers}, "content_layers": {"conv4_2": True},
+                "log_content_weight": np.log10(content_weight), "log_style_weight": np.log10(style_weight),
+                "tv_weight": 0.0, "steps": self.steps, "size": self.size})
+        except NSTError as exc:
+            self.status.value = f"<span style='color:#b00'>⚠ {exc}</span>"
+            return
+        self.status.value = f"Running with {', '.join(layers) or 'no style layers'}…"
+        self.run_button.disabled = True
+        self.runner.start(self.content, self.style, init="noise", **options)
+
+    def _finished(self, result, error) -> None:
+        self.run_button.disabled = False
+        if error is not None:
+            self.status.value = f"<span style='color:#b00'>⚠ {error}</span>"
+            return
+        self.output.value = image_to_bytes(result.image)
+        self.status.value = f"done: loss {result.best_loss:.4g}"

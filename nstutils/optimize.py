@@ -175,7 +175,7 @@ class StyleObjective:
 
         # The targets are captured as constants when these trace, so one graph serves every step.
         spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
-        self._losses_fn = tf.function(self._losses, input_signature=spec)
+        self._losses_fn = tf.function(self.terms, input_signature=spec)
         self._grad_fn = tf.function(self._value_and_gradient, input_signature=spec)
 
     def style_grams(self, image) -> Dict[str, Any]:
@@ -195,7 +195,8 @@ class StyleObjective:
         self.style_targets = {k: tf.constant(targets[k], tf.float32) for k in self.settings.style_layers}
         self._compile()
 
-    def _losses(self, image):
+    def terms(self, image) -> Dict[str, Any]:
+        """The weighted loss terms of ``image`` as tensors, differentiable (use inside ``tf.GradientTape``)."""
         import tensorflow as tf
 
         from .losses import content_loss, style_loss, total_variation_loss
@@ -216,7 +217,7 @@ class StyleObjective:
 
         with tf.GradientTape() as tape:
             tape.watch(image)
-            losses = self._losses(image)
+            losses = self.terms(image)
         return losses, tape.gradient(losses["total"], image)
 
     def __call__(self, image) -> Dict[str, float]:

@@ -80,3 +80,23 @@ def plot_feature_maps(features, channels: int = 8, title: str = "", size: float 
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def show_grid(images: Mapping, row_labels: Sequence[str], column_labels: Sequence[str], size: float = 2.6):
+    """Show ``{(row, column): image}`` as a labelled grid (e.g. layers × ratios in ``04_style_layers``)."""
+    import matplotlib.pyplot as plt
+
+    rows, columns = len(row_labels), len(column_labels)
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows * 0.8), squeeze=False)
+    for (row, column), ax in np.ndenumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        image = images.get((row, column))
+        if image is not None:
+            ax.imshow(_as_hwc(getattr(image, "image", image)))
+        if row == 0:
+            ax.set_title(column_labels[column], fontsize=9)
+        if column == 0:
+            ax.set_ylabel(row_labels[row], fontsize=9)
+    fig.tight_layout()
+    return fig

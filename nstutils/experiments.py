@@ -14,15 +14,30 @@ import numpy as np
 
 from .errors import SettingsError
 from .explore import STYLE_LAYER_STACKS
+from .features import LAYERS, layer_name
 from .images import load_image
 from .optimize import StyleObjective, StyleSettings, StylizeResult, initial_image, run_optimizer, stylize
 
 
-def weights_for_ratio(ratio: float, style_weight: float = 1.0) -> Tuple[float, float]:
-    """``(content_weight, style_weight)`` for a paper-style ratio α/β = content/style weight."""
+def weights_for_ratio(ratio: float, image_shape: Sequence[int], content_layer: str = "conv4_2"
+                      ) -> Tuple[float, float]:
+    """``(content_weight, style_weight)`` equivalent to the paper's ratio α/β.
+
+    The paper's content loss is ``½ Σ (F − P)²`` (ours is the mean, ``M·N`` times
+    smaller, with ``M`` positions and ``N`` channels of the content layer) and its style
+    loss is ``Σ_l w_l E_l`` with ``E_l`` a quarter of our per-layer term. So
+    ``α·L_content + β·L_style`` equals ours with ``content_weight = 2·M·N·α/β`` and
+    ``style_weight = 1`` (times β/4, which only scales the whole loss).
+    ``image_shape`` is the (height, width) or ``[1, H, W, 3]`` shape of the content image.
+    """
     if not np.isfinite(ratio) or ratio <= 0:
         raise SettingsError(f"the content/style ratio must be a positive number, got {ratio}")
-    return ratio * style_weight, style_weight
+    height, width = (image_shape[1], image_shape[2]) if len(image_shape) == 4 else image_shape[:2]
+    name = layer_name(content_layer)
+    pools = sum(1 for layer in LAYERS[: LAYERS.index(name)] if layer.endswith("pool"))
+    positions = (height // 2 ** pools) * (width // 2 ** pools)
+    channels = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}[int(name[5])]
+    return 2.0 * positions * channels * ratio, 1.0
 
 
 def layer_ratio_grid(content, style, layer_sets: Sequence[Sequence[str]] = STYLE_LAYER_STACKS,
@@ -31,8 +46,8 @@ def layer_ratio_grid(content, style, layer_sets: Sequence[Sequence[str]] = STYLE
                      **options: Any) -> Dict[Tuple[int, int], StylizeResult]:
     """Stylize once per (layer set, ratio); returns ``{(row, column): result}``.
 
-    Rows are ``layer_sets`` (style layers, equally weighted), columns are ``ratios``
-    (content weight / style weight). Every run starts from the same noise, as in the
+    Rows are ``layer_sets`` (style layers, equally weighted), columns are the paper's
+    ratios α/β (converted by :func:`weights_for_ratio`). Every run starts from the same noise, as in the
     paper's Figure 3, so only the two settings differ.
     """
     content_image = load_image(content, max_dim=max_dim)
@@ -40,7 +55,7 @@ def layer_ratio_grid(content, style, layer_sets: Sequence[Sequence[str]] = STYLE
     results = {}
     for row, layers in enumerate(layer_sets):
         for column, ratio in enumerate(ratios):
-            content_weight, style_weight = weights_for_ratio(ratio)
+            content_weight, style_weight = weights_for_ratio(ratio, content_image.shape, content_layers[0])
             results[(row, column)] = stylize(
                 content_image, style_image, style_layers=list(layers), content_layers=list(content_layers),
                 content_weight=content_weight, style_weight=style_weight, tv_weight=0.0, steps=steps,

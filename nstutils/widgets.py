@@ -301,7 +301,8 @@ class LayerExplorer:
 
         layers = [name for name, box in self.style_layers.items() if box.value]
         try:
-            content_weight, style_weight = weights_for_ratio(10.0 ** self.log_ratio.value)
+            shape = load_image(self.content, max_dim=self.size).shape
+            content_weight, style_weight = weights_for_ratio(10.0 ** self.log_ratio.value, shape, "conv4_2")
             options = settings_from_controls({
                 "style_layers": {name: True for name in layers}, "content_layers": {"conv4_2": True},
                 "log_content_weight": np.log10(content_weight), "log_style_weight": np.log10(style_weight),

@@ -56,14 +56,16 @@ def test_style_scale_changes_the_style_targets(tiny_content, tiny_style):
 
 
 def test_layer_ratio_grid_and_ratios(tiny_content, tiny_style):
-    assert weights_for_ratio(1e-3) == (1e-3, 1.0)
+    # conv4_2 of a 64×48 image: 8×6 positions × 512 channels; content_weight = 2·M·N·ratio
+    assert weights_for_ratio(1e-3, (48, 64), "conv4_2") == pytest.approx((2 * 48 * 512 * 1e-3, 1.0))
+    assert weights_for_ratio(1.0, (1, 48, 64, 3), "conv1_1") == pytest.approx((2 * 48 * 64 * 64, 1.0))
     with pytest.raises(SettingsError):
-        weights_for_ratio(-1)
+        weights_for_ratio(-1, (48, 64))
     grid = layer_ratio_grid(tiny_content, tiny_style, [["conv1_1"], ["conv1_1", "conv2_1"]], [1e-4, 1e-1],
                             steps=5, max_dim=32, **FAST)
     assert set(grid) == {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert grid[(1, 0)].settings["style_layers"] == ["block1_conv1", "block2_conv1"]
-    assert grid[(0, 1)].settings["content_weight"] == pytest.approx(0.1)
+    assert grid[(0, 1)].settings["content_weight"] == pytest.approx(2 * 4 * 3 * 512 * 1e-1)  # 32×24 input
 
 
 def test_compare_optimizers_shares_one_objective(tiny_content, tiny_style):

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+import numpy as np
+
 from .errors import NSTError, OutputExistsError, SettingsError
 
 
@@ -55,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--init", default="content", help="content (default), noise or style")
     st.add_argument("--pooling", default="max", help="max (default) or avg")
     st.add_argument("--seed", type=_positive_int, default=0)
+    st.add_argument("--preserve-color", action="store_true",
+                    help="keep the content photo's colours (luminance-only transfer)")
+    st.add_argument("--preview-every", type=_positive_int, default=0, metavar="N",
+                    help="write the current image to OUTPUT-stepNNNN.ext every N steps")
+    st.add_argument("--checkpoint-every", type=_positive_int, default=0, metavar="N",
+                    help="save the image and optimiser state to OUTPUT.checkpoint.npz every N steps")
+    st.add_argument("--resume", action="store_true", help="continue from OUTPUT.checkpoint.npz")
     st.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     st.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -87,6 +96,71 @@ def _split(text: Optional[str]):
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def checkpoint_path(output: Path) -> Path:
+    """Where ``--checkpoint-every`` keeps its state: ``OUTPUT.checkpoint.npz``."""
+    return output.with_name(output.name + ".checkpoint.npz")
+
+
+def save_checkpoint(path: Path, image, step: int, settings: dict, state: Optional[dict]) -> None:
+    """Atomically write the current image, step count, settings and optimiser state."""
+    import json
+
+    import numpy as np
+
+    from ._files import atomic_path
+
+    arrays = {"image": np.asarray(image, np.float32), "step": np.array(step),
+              "settings": np.array(json.dumps(settings, sort_keys=True))}
+    for key, value in (state or {}).items():
+        arrays[f"state_{key}"] = np.asarray(value)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+
+def load_checkpoint(path: Path):
+    """``(image, step, settings, state)`` from a checkpoint, or SettingsError if unusable."""
+    import json
+    import zipfile
+
+    import numpy as np
+
+    if not path.exists():
+        raise SettingsError(f"--resume: no checkpoint at {path}; run with --checkpoint-every N first")
+    try:
+        with np.load(path) as data:
+            state = {key[6:]: data[key] for key in data.files if key.startswith("state_")}
+            if "t" in state:
+                state["t"] = int(state["t"])
+            return data["image"], int(data["step"]), json.loads(str(data["settings"])), state or None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise SettingsError(f"--resume: checkpoint {path} is damaged ({exc}); delete it and start again") from None
+
+
+class CtrlC:
+    """SIGINT handler: the first Ctrl-C asks the run to stop (the best image is saved),
+    the second exits at once with status 130."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, signum=None, frame=None) -> None:
+        self.count += 1
+        if self.count >= 2:
+            print("\nnst: second Ctrl-C, exiting without saving", file=sys.stderr, flush=True)
+            os._exit(130)
+        print("\nnst: Ctrl-C: stopping after this step and saving the best image so far "
+              "(press again to quit at once)", file=sys.stderr, flush=True)
+
+
+def _free_name(path: Path) -> Path:
+    for index in range(1, 1000):
+        candidate = path.with_name(f"{path.stem}-{index}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise OutputExistsError(f"no free file name beside {path}")
+
+
 def _stylize(args) -> int:
     from .features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
     from .images import _SAVE_FORMATS, save_image
@@ -106,48 +180,99 @@ def _stylize(args) -> int:
         optimizer=args.optimizer, steps=args.steps, max_dim=args.size, init=args.init,
         pooling=args.pooling, seed=args.seed,
     ).validated()  # every option is checked before any work starts
+    for flag in ("preview_every", "checkpoint_every"):
+        if getattr(args, flag) < 0:
+            raise SettingsError(f"--{flag.replace('_', '-')} must be ≥ 0")
+    checkpoint = checkpoint_path(output)
+    resumed = load_checkpoint(checkpoint) if args.resume else None
 
     from .images import load_image
 
     content = load_image(args.content, max_dim=settings.max_dim)
     style = load_image(args.style, max_dim=settings.max_dim)
 
-    from .optimize import StyleObjective, initial_image, run_optimizer
+    from .cost import estimate_cost, image_aspect
+    from .optimize import StyleObjective, StyleSettings as _Settings, initial_image, run_optimizer
 
-    interrupted = {"count": 0}
+    done_steps, state, start = 0, None, None
+    if resumed is not None:
+        image, done_steps, saved, state = resumed
+        if saved != _comparable(settings):
+            raise SettingsError(f"--resume: {checkpoint} was made with different settings; use the same options")
+        if done_steps >= settings.steps:
+            raise SettingsError(f"--resume: the checkpoint already has all {settings.steps} steps")
+        start = image[np.newaxis] if image.ndim == 3 else image
+        if start.shape != content.shape:
+            raise SettingsError("--resume: the checkpoint's image size differs from this run's")
+    remaining = settings.steps - done_steps
+    print(f"nst: {remaining} {settings.optimizer} steps at {content.shape[2]}×{content.shape[1]} px: "
+          f"{estimate_cost(settings.max_dim, remaining, settings.optimizer, image_aspect(content.shape))}",
+          file=sys.stderr, flush=True)
 
-    def on_sigint(signum, frame):
-        interrupted["count"] += 1
-        if interrupted["count"] >= 2:
-            print("\nnst: second Ctrl-C, exiting without saving", file=sys.stderr)
-            os._exit(130)
-        print("\nnst: Ctrl-C: stopping after this step and saving the best image so far "
-              "(press again to quit at once)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    interrupted = CtrlC()
+    previous = signal.signal(signal.SIGINT, interrupted)
     bar = None
     try:
-        objective = StyleObjective(content, style, settings)
-        start = initial_image(settings.init, content, style, settings.seed)
+        run_settings = _Settings(**{**settings.to_dict(), "steps": remaining, "init": settings.init
+                                    if isinstance(settings.init, str) else "content"}).validated()
+        objective = StyleObjective(content, style, run_settings)
+        if start is None:
+            start = initial_image(settings.init, content, style, settings.seed)
+        print("nst: running (Ctrl-C stops and keeps the best image)", file=sys.stderr, flush=True)
         if not args.quiet:
             from tqdm import tqdm
 
-            bar = tqdm(total=settings.steps, unit="step", desc="stylize", dynamic_ncols=True)
+            bar = tqdm(total=settings.steps, initial=done_steps, unit="step", desc="stylize", dynamic_ncols=True)
 
         def callback(progress) -> bool:
+            step = done_steps + progress.step
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{progress.losses['total']:.4g}")
-            return interrupted["count"] > 0
+            if args.preview_every and step % args.preview_every == 0:
+                save_image(progress.image, output.with_name(f"{output.stem}-step{step:04d}{output.suffix}"),
+                           overwrite=True)
+            if args.checkpoint_every and step % args.checkpoint_every == 0:
+                save_checkpoint(checkpoint, progress.image, step, _comparable(settings), progress.state)
+            return interrupted.count > 0
 
-        result = run_optimizer(objective, start, callback=callback)
+        result = run_optimizer(objective, start, callback=callback, state=state)
+        if bar is not None:
+            bar.close()
+        # The handler stays until the image is saved: a second Ctrl-C during the save still
+        # exits at once, and the atomic write leaves no half-written file behind.
+        return _finish(args, output, checkpoint, content, result, interrupted)
     finally:
         if bar is not None:
             bar.close()
         signal.signal(signal.SIGINT, previous)
-    save_image(result.image, output, overwrite=args.force)
-    print(f"nst: wrote {output} (loss {result.best_loss:.4g}, {result.seconds:.0f} s)")
-    return 130 if interrupted["count"] else 0
+
+
+def _finish(args, output: Path, checkpoint: Path, content, result, interrupted) -> int:
+    from .images import save_image
+
+    image = result.image
+    if args.preserve_color:
+        from .color import preserve_color
+
+        image = preserve_color(image, content[0])
+    target = output
+    if output.exists() and not args.force:
+        target = _free_name(output)  # something appeared meanwhile: never lose the result
+        print(f"nst: {output} appeared during the run; writing {target} instead", file=sys.stderr)
+    save_image(image, target, overwrite=args.force)
+    if args.checkpoint_every and not result.stopped_early and checkpoint.exists():
+        checkpoint.unlink()  # finished: the checkpoint has served its purpose
+    how = "stopped early, best image so far" if result.stopped_early else "done"
+    print(f"nst: wrote {target} ({how}; loss {result.best_loss:.4g}, {result.seconds:.0f} s)")
+    return 130 if interrupted.count else 0
+
+
+def _comparable(settings) -> dict:
+    """The settings that must match for --resume (steps may differ only by what is left)."""
+    data = settings.to_dict()
+    data.pop("steps", None)
+    return data
 
 
 def _weights(args) -> int:

@@ -142,6 +142,30 @@ def fetch_all() -> Dict[str, Path]:
     return {name: image_path(name) for name in registry()}
 
 
+def _capped_downloader(url: str, output_file, pooch_instance) -> None:
+    """A pooch downloader that streams over https and aborts past MAX_DOWNLOAD_BYTES."""
+    import urllib.request
+
+    if not url.startswith("https://"):
+        raise DataError(f"refusing to download {url}: only https:// URLs are allowed")
+    request = urllib.request.Request(url, headers={"User-Agent": "nstutils"})
+    total = 0
+    with urllib.request.urlopen(request, timeout=30) as response:
+        declared = int(response.headers.get("Content-Length") or 0)
+        if declared > MAX_DOWNLOAD_BYTES:
+            raise DataError(f"{url} is {declared:,} bytes, more than the {MAX_DOWNLOAD_BYTES:,}-byte limit")
+        handle = open(output_file, "wb") if isinstance(output_file, (str, os.PathLike)) else output_file
+        try:
+            for chunk in iter(lambda: response.read(1 << 16), b""):
+                total += len(chunk)
+                if total > MAX_DOWNLOAD_BYTES:
+                    raise DataError(f"{url} sent more than {MAX_DOWNLOAD_BYTES:,} bytes; download aborted")
+                handle.write(chunk)
+        finally:
+            if handle is not output_file:
+                handle.close()
+
+
 def _download(url: str, sha256: str | None, target: Path, what: str) -> Path:
     import pooch
 
@@ -150,25 +174,17 @@ def _download(url: str, sha256: str | None, target: Path, what: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         # pooch downloads to a temporary file and checks the hash before the rename.
-        path = pooch.retrieve(
-            url,
-            known_hash=f"sha256:{sha256}" if sha256 else None,
-            fname=target.name,
-            path=target.parent,
-            progressbar=False,
-            downloader=pooch.HTTPDownloader(timeout=30, progressbar=False),
-        )
+        path = pooch.retrieve(url, known_hash=f"sha256:{sha256}" if sha256 else None, fname=target.name,
+                              path=target.parent, progressbar=False, downloader=_capped_downloader)
+    except DataError:
+        raise
     except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}" if str(exc) else type(exc).__name__
         raise DataError(
-            f"could not download {what} from {url} ({type(exc).__name__}: {str(exc)[:200]}). "
-            "If you are offline, copy the image files into a folder and set "
-            "NSTUTILS_DATA_DIR to it (run `nst images` to see the file names)."
+            f"could not download {what} from {url} ({reason}). If you are offline, copy the image files "
+            "into a folder and set NSTUTILS_DATA_DIR to it (run `nst images` to see the file names)."
         ) from None
-    path = Path(path)
-    if path.stat().st_size > MAX_DOWNLOAD_BYTES:
-        path.unlink()
-        raise DataError(f"{url} is larger than {MAX_DOWNLOAD_BYTES:,} bytes; refused")
-    return path
+    return Path(path)
 
 
 def download_url(url: str) -> Path:

@@ -247,6 +247,7 @@ class Progress:
     seconds: float
     image: np.ndarray  # current image [H, W, 3] in [0, 1]
     best_loss: float
+    state: Optional[Dict[str, Any]] = None  # optimiser state after this step (Adam: m, v, t), for checkpoints
 
 
 @dataclass
@@ -339,11 +340,18 @@ def style_size(settings: StyleSettings) -> int:
 
 
 def run_optimizer(objective: StyleObjective, start: np.ndarray,
-                  callback: Optional[Callable[[Progress], Any]] = None) -> StylizeResult:
-    """Minimise ``objective`` from ``start`` with the optimiser its settings name."""
+                  callback: Optional[Callable[[Progress], Any]] = None,
+                  state: Optional[Dict[str, Any]] = None) -> StylizeResult:
+    """Minimise ``objective`` from ``start`` with the optimiser its settings name.
+
+    ``state`` resumes an optimiser from a checkpoint (``progress.state`` of an earlier
+    run): Adam continues with its moment estimates; L-BFGS and gradient descent keep no
+    state worth saving and simply restart from ``start``.
+    """
     s = objective.settings
     runner = {"adam": _run_adam, "gd": _run_gd, "lbfgs": _run_lbfgs}[s.optimizer]
     tracker = _Tracker(s.steps, callback)
+    tracker.state = dict(state) if state else None
     try:
         runner(objective, np.asarray(start, np.float32), tracker)
     except (KeyboardInterrupt, _Stop):
@@ -368,6 +376,7 @@ class _Tracker:
         self.best_loss = math.inf
         self.evaluations = 0
         self.stopped_early = False
+        self.state: Optional[Dict[str, Any]] = None
         self.start = time.perf_counter()
 
     def evaluated(self, image: np.ndarray, losses: Dict[str, float]) -> None:
@@ -389,7 +398,8 @@ class _Tracker:
         self.history.append(entry)
         if self.callback is not None:
             progress = Progress(step=len(self.history), steps=self.steps, losses=dict(losses),
-                                seconds=entry["seconds"], image=image[0], best_loss=self.best_loss)
+                                seconds=entry["seconds"], image=image[0], best_loss=self.best_loss,
+                                state=self.state)
             if self.callback(progress) is True:
                 raise _Stop()
 
@@ -399,15 +409,20 @@ def _run_adam(objective: StyleObjective, start: np.ndarray, tracker: _Tracker) -
     s = objective.settings
     beta_1, beta_2, epsilon = 0.99, 0.999, 0.1
     image = start.copy()
-    m = np.zeros_like(image)
-    v = np.zeros_like(image)
-    for t in range(1, s.steps + 1):
+    resumed = tracker.state or {}
+    m = np.array(resumed.get("m", np.zeros_like(image)), np.float32)
+    v = np.array(resumed.get("v", np.zeros_like(image)), np.float32)
+    done = int(resumed.get("t", 0))
+    if m.shape != image.shape or v.shape != image.shape:
+        raise SettingsError("the saved Adam state does not match the image size; start a new run")
+    for t in range(done + 1, done + s.steps + 1):
         losses, grad = objective.value_and_gradient(image)
         tracker.evaluated(image, losses)
         m += (grad - m) * (1 - beta_1)
         v += (np.square(grad) - v) * (1 - beta_2)
         alpha = s.learning_rate * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
         image = np.clip(image - alpha * m / (np.sqrt(v) + epsilon), 0.0, 1.0).astype(np.float32)
+        tracker.state = {"m": m, "v": v, "t": t}
         tracker.step_done(losses, image)
 
 

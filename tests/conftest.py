@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,3 +37,14 @@ def tiny_style() -> np.ndarray:
     stripes = 0.5 + 0.5 * np.sin((x + y) / 3.0)
     image = np.stack([stripes, 1 - stripes, 0.5 + 0.5 * np.cos(x / 5.0)], axis=-1)
     return image[np.newaxis].astype(np.float32)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report how many bad inputs the bad-input suite tried and how many were handled cleanly."""
+    module = sys.modules.get("test_bad_input") or sys.modules.get("tests.test_bad_input")
+    counts = getattr(module, "COUNTS", None)
+    if counts:
+        terminalreporter.write_line(
+            f"bad input: {counts['tried']} cases tried, {counts['handled']} handled "
+            f"({counts['loaded']} loaded correctly, {counts['refused']} refused with ImageError; "
+            f"plus CLI and option cases)")

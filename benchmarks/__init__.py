@@ -1,0 +1,1 @@
+"""Speed benchmarks: nstutils against the TensorFlow tutorial's recipe (see README.md)."""

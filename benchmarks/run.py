@@ -1,0 +1,244 @@
+"""Run the benchmark and write JSON + a Markdown table to benchmarks/results/.
+
+    python -m benchmarks.run --full    # 512 px, 1,000 baseline steps, scaling to 2048 px (about 45 min)
+    python -m benchmarks.run --short   # 128 px, quick check (about 2 min)
+    python -m benchmarks.run --smoke --out DIR   # seconds; used by the test suite
+
+Each measurement runs in its own process (see measure.py) so peak memory is its own.
+The baseline's result is cached under results/ keyed by a hash of its code, size and
+steps, and reused while nothing it depends on has changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+MODES = {
+    "full": dict(size=512, baseline_steps=1000, max_steps=600, scaling=(128, 256, 512, 1024, 2048), reps=3,
+                 c2f=((256, 512, 1024, 2048), (100, 50, 20, 10))),
+    "short": dict(size=128, baseline_steps=200, max_steps=300, scaling=(64, 128, 256), reps=3, c2f=None),
+    "smoke": dict(size=48, baseline_steps=6, max_steps=30, scaling=(32, 48), reps=1, c2f=None),
+}
+
+
+def run_measure(*args) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run([sys.executable, "-m", "benchmarks.measure", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"measurement {args} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def baseline_key(size: int, steps: int) -> str:
+    digest = hashlib.sha256()
+    for path in ("benchmarks/baseline.py", "benchmarks/measure.py", "nstutils/weights.py", "nstutils/images.py"):
+        digest.update((ROOT / path).read_bytes())
+    import tensorflow as tf
+
+    digest.update(f"{size}/{steps}/{tf.__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_baseline(size: int, steps: int, cache_dir: Path) -> dict:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache = cache_dir / "baseline_cache.json"
+    entries = json.loads(cache.read_text()) if cache.exists() else {}
+    key = baseline_key(size, steps)
+    if key in entries:
+        return {**entries[key], "cached": True}
+    result = run_measure("baseline", "--size", size, "--steps", steps)
+    entries[key] = result
+    cache.write_text(json.dumps(entries, indent=1) + "\n")
+    return {**result, "cached": False}
+
+
+def conv_flops(height: int, width: int, up_to: str = "block5_conv2") -> float:
+    """FLOPs of one loss+gradient evaluation: forward convs + the input-gradient pass (same cost).
+
+    Each 3×3 conv costs 2·H·W·9·C_in·C_out FLOPs; weight gradients are not needed.
+    """
+    from nstutils.features import LAYERS
+
+    flops, h, w, channels = 0.0, height, width, 3
+    for name in LAYERS[: LAYERS.index(up_to) + 1]:
+        if name.endswith("pool"):
+            h, w = h // 2, w // 2
+            continue
+        out = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}[int(name[5])]
+        flops += 2.0 * h * w * 9 * channels * out
+        channels = out
+    return 2.0 * flops
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "cores": os.cpu_count()}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
+        mhz = [float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz")]
+        info["mhz"] = max(mhz) if mhz else None
+        info["avx512_bf16"] = "avx512_bf16" in text
+        info["amx"] = "amx_bf16" in text
+    except (OSError, StopIteration):
+        pass
+    import tensorflow as tf
+
+    info["tensorflow"] = tf.__version__
+    from nstutils.features import fast_compute_dtype
+
+    info["compute_dtype"] = fast_compute_dtype()
+    return info
+
+
+def peak_flops(info: dict) -> dict:
+    """Nominal peak: cores × clock × FLOPs/cycle. Zen 4-class cores: two 256-bit FMA pipes
+    = 32 float32 FLOPs/cycle; AVX512-BF16 dot products double that for bfloat16."""
+    ghz = (info.get("mhz") or 2000.0) / 1000.0
+    fp32 = info["cores"] * ghz * 32e9
+    return {"float32": fp32, "bfloat16": 2 * fp32 if info.get("avx512_bf16") else fp32}
+
+
+def fit_exponent(pixels, values) -> float:
+    return float(np.polyfit(np.log(pixels), np.log(values), 1)[0])
+
+
+def run(mode: str, out: Path) -> dict:
+    cfg = MODES[mode]
+    size = cfg["size"]
+    info = machine()
+    started = time.time()
+    report = {"mode": mode, "machine": info, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "note": "shared 2-core machine; other processes may have been running"}
+    print(f"[{mode}] baseline: TensorFlow tutorial recipe, {cfg['baseline_steps']} Adam steps at {size} px", flush=True)
+    baseline = cached_baseline(size, cfg["baseline_steps"], out)
+    l_ref = baseline["final_loss"]
+    report["baseline"] = baseline
+    print(f"  L_ref = {l_ref:.4g}, {baseline['seconds']:.1f} s ({baseline['seconds_per_step']:.3f} s/step)", flush=True)
+
+    evals = {impl: run_measure("eval", "--size", size, "--reps", cfg["reps"], "--impl", impl)
+             for impl in ("baseline", "float32", "ours")}
+    report["evaluation"] = evals
+    speedup = evals["baseline"]["seconds_per_eval"] / evals["ours"]["seconds_per_eval"]
+    print(f"  seconds per loss+gradient: baseline {evals['baseline']['seconds_per_eval']:.3f}, "
+          f"ours {evals['ours']['seconds_per_eval']:.3f} ({speedup:.2f}×)", flush=True)
+
+    ours = run_measure("ours", "--size", size, "--target", l_ref, "--max-steps", cfg["max_steps"])
+    report["ours"] = ours
+    if ours["reached"]:
+        ratio = baseline["seconds"] / ours["seconds_to_target"]
+        print(f"  ours reached L_ref in {ours['seconds_to_target']:.1f} s ({ratio:.1f}× faster)", flush=True)
+    else:
+        print(f"  ours did not reach L_ref in {cfg['max_steps']} steps (best {ours['final_float32_loss']:.4g})")
+
+    scaling = []
+    for s in cfg["scaling"]:
+        scaling.append(run_measure("eval", "--size", s, "--reps", max(1, cfg["reps"] - (s >= 2048)), "--impl", "ours"))
+        print(f"  scaling {s}px: {scaling[-1]['seconds_per_eval']:.3f} s/eval, "
+              f"{scaling[-1]['peak_bytes'] / 2**30:.2f} GiB", flush=True)
+    pixels = [r["pixels"] for r in scaling]
+    report["scaling"] = {"points": scaling,
+                         "time_exponent": fit_exponent(pixels, [r["seconds_per_eval"] for r in scaling]),
+                         "memory_exponent": fit_exponent(pixels, [r["peak_bytes"] for r in scaling])}
+    if cfg["c2f"]:
+        sizes, steps = cfg["c2f"]
+        report["large"] = run_measure("c2f", "--sizes", ",".join(map(str, sizes)), "--steps", ",".join(map(str, steps)))
+        print(f"  coarse-to-fine to {sizes[-1]} px: {report['large']['seconds']:.0f} s, "
+              f"{report['large']['peak_bytes'] / 2**30:.2f} GiB", flush=True)
+
+    height, width = [int(round(x)) for x in _shape_at(size)]
+    flops = conv_flops(height, width)
+    peaks = peak_flops(info)
+    report["flops"] = {"per_eval": flops, "shape": [height, width],
+                       "ours_per_second": flops / evals["ours"]["seconds_per_eval"],
+                       "baseline_per_second": flops / evals["baseline"]["seconds_per_eval"],
+                       "peak_per_second": peaks}
+    report["summary"] = {
+        "l_ref": l_ref, "baseline_seconds": baseline["seconds"],
+        "eval_speedup": speedup,
+        "time_to_l_ref_seconds": ours.get("seconds_to_target"),
+        "time_to_l_ref_speedup": baseline["seconds"] / ours["seconds_to_target"] if ours["reached"] else None,
+        "ours_final_float32_loss": ours["final_float32_loss"],
+    }
+    report["wall_seconds"] = time.time() - started
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{mode}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{mode}.md").write_text(markdown(report) + "\n")
+    print(markdown(report))
+    return report
+
+
+def _shape_at(size: int):
+    from nstutils.data import registry
+
+    entry = registry()["tubingen"]
+    scale = size / max(entry.width, entry.height)
+    return entry.height * scale, entry.width * scale
+
+
+def markdown(r: dict) -> str:
+    s, b, e, o = r["summary"], r["baseline"], r["evaluation"], r["ours"]
+    gib = lambda x: f"{x / 2**30:.2f} GiB"
+    lines = [f"### Benchmark ({r['mode']} mode, {r['date']})", "",
+             f"Machine: {r['machine'].get('cpu')}, {r['machine']['cores']} cores, TensorFlow "
+             f"{r['machine']['tensorflow']}, ours computes in {r['machine']['compute_dtype']}. {r['note']}.", "",
+             "| measure | TF tutorial (baseline) | nstutils (defaults) | ratio |", "|---|---|---|---|",
+             f"| seconds per loss+gradient evaluation | {e['baseline']['seconds_per_eval']:.3f} | "
+             f"{e['ours']['seconds_per_eval']:.3f} | **{s['eval_speedup']:.2f}×** |",
+             f"| same, ours in float32 | | {e['float32']['seconds_per_eval']:.3f} | "
+             f"{e['baseline']['seconds_per_eval'] / e['float32']['seconds_per_eval']:.2f}× |"]
+    if s["time_to_l_ref_seconds"]:
+        lines.append(f"| wall time to reach L_ref = {s['l_ref']:.4g} | {b['seconds']:.1f} s ({b['steps']} Adam steps) | "
+                     f"{s['time_to_l_ref_seconds']:.1f} s ({o['steps_to_target']} L-BFGS steps) | "
+                     f"**{s['time_to_l_ref_speedup']:.1f}×** |")
+    else:
+        lines.append(f"| wall time to reach L_ref = {s['l_ref']:.4g} | {b['seconds']:.1f} s | not reached in "
+                     f"{o['evaluations']} evaluations (best {o['final_float32_loss']:.4g}) | – |")
+    lines += [f"| final loss (tutorial objective, float32) | {s['l_ref']:.4g} | {s['ours_final_float32_loss']:.4g} | |",
+              f"| peak memory | {gib(b['peak_bytes'])} | {gib(o['peak_bytes'])} | |", "",
+              "Scaling (ours, one loss+gradient evaluation):", "",
+              "| long side | pixels | seconds | peak memory |", "|---|---|---|---|"]
+    for p in r["scaling"]["points"]:
+        lines.append(f"| {p['size']} | {p['pixels']:,} | {p['seconds_per_eval']:.3f} | {gib(p['peak_bytes'])} |")
+    lines += ["", f"Fitted exponents against pixel count: time {r['scaling']['time_exponent']:.2f}, "
+                  f"peak memory {r['scaling']['memory_exponent']:.2f}."]
+    if "large" in r:
+        L = r["large"]
+        lines += ["", f"Coarse-to-fine to {L['sizes'][-1]} px ({' → '.join(map(str, L['sizes']))}, steps "
+                      f"{L['steps']}): {L['seconds']:.0f} s, peak {gib(L['peak_bytes'])}."]
+    f = r["flops"]
+    lines += ["", f"FLOPs per evaluation at {f['shape'][1]}×{f['shape'][0]}: {f['per_eval'] / 1e9:.0f} GFLOP "
+                  f"(convolutions forward + input gradient). Achieved: ours {f['ours_per_second'] / 1e9:.0f} GFLOP/s, "
+                  f"baseline {f['baseline_per_second'] / 1e9:.0f} GFLOP/s; nominal peak of this CPU "
+                  f"{f['peak_per_second']['float32'] / 1e9:.0f} GFLOP/s float32, "
+                  f"{f['peak_per_second']['bfloat16'] / 1e9:.0f} GFLOP/s bfloat16 (cores × clock × 32 or 64 FLOPs/cycle)."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    for mode in MODES:
+        group.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    run(args.mode or "short", args.out)
+
+
+if __name__ == "__main__":
+    main()

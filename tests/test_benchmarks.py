@@ -1,0 +1,45 @@
+"""The benchmark keeps working: its smoke mode runs end to end and its arithmetic is right."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.run import conv_flops, fit_exponent, markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_conv_flops_by_hand():
+    # block1_conv1 only, on 2×2: 2·H·W·9·3·64 forward, doubled for the input gradient.
+    assert conv_flops(2, 2, "block1_conv1") == 2 * (2 * 2 * 2 * 9 * 3 * 64)
+    # VGG19 convolutions at 224×224 up to block5_conv4: the well-known ~19.5 GMACs forward.
+    forward_gflops = conv_flops(224, 224, "block5_conv4") / 2 / 1e9
+    assert 38 < forward_gflops < 40
+
+
+def test_fit_exponent_recovers_a_power_law():
+    pixels = np.array([1e4, 4e4, 1.6e5])
+    assert fit_exponent(pixels, 3.0 * pixels ** 1.1) == pytest.approx(1.1)
+
+
+def test_smoke_mode_writes_json_and_markdown(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "smoke.json").read_text())
+    summary = report["summary"]
+    assert summary["l_ref"] > 0 and summary["eval_speedup"] > 0
+    assert report["baseline"]["steps"] == 6
+    assert {p["size"] for p in report["scaling"]["points"]} == {32, 48}
+    table = (tmp_path / "smoke.md").read_text()
+    assert "seconds per loss+gradient evaluation" in table and table == markdown(report) + "\n"
+    # a second run reuses the cached baseline
+    again = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(tmp_path)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and json.loads((tmp_path / "smoke.json").read_text())["baseline"]["cached"]

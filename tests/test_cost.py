@@ -1,0 +1,26 @@
+"""Run-time and memory estimates grow sensibly with size and steps."""
+
+from __future__ import annotations
+
+import pytest
+
+from nstutils.cost import CostEstimate, estimate_cost, image_aspect
+
+
+def test_estimates_grow_with_size_and_steps():
+    small, large = estimate_cost(256, 100), estimate_cost(512, 100)
+    assert large.seconds > 2.5 * (small.seconds - 6.0)
+    assert large.peak_bytes > small.peak_bytes
+    assert estimate_cost(512, 200).seconds > estimate_cost(512, 100).seconds
+    assert estimate_cost(512, 100, "lbfgs").seconds > estimate_cost(512, 100, "adam").seconds
+
+
+def test_estimate_is_in_the_measured_range_at_512():
+    # measured here: ~0.9 s per evaluation at 512×384 with bfloat16 convolutions
+    per_step = (estimate_cost(512, 1000, "adam").seconds - estimate_cost(512, 0, "adam").seconds) / 1000
+    assert 0.3 < per_step < 2.5
+
+
+def test_human_readable_and_aspect():
+    assert str(CostEstimate(125, 2 * 2**30)) == "about 2 min 05 s and 2.0 GiB of memory (on a 2-core CPU)"
+    assert image_aspect((1, 384, 512, 3)) == pytest.approx(0.75)

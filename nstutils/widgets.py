@@ -198,6 +198,7 @@ class StyleLab:
                              for name in LAB_STYLE_LAYERS}
         self.content_layers = {name: widgets.Checkbox(value=name == "conv5_2", description=name, indent=False)
                                for name in LAB_CONTENT_LAYERS}
+        self.keep_colors = widgets.Checkbox(value=False, description="keep the photo's colours", indent=False)
         self.run_button = widgets.Button(description="Run", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.preview = _image_widget(None, 320)
@@ -213,7 +214,7 @@ class StyleLab:
                                widgets.HTML("<b>content layers</b>"), *self.content_layers.values()])
         controls = widgets.VBox([self.content_choice, self.content_upload, self.style_choice, self.style_upload,
                                  self.log_content_weight, self.log_style_weight, self.tv_weight, self.steps, self.size,
-                                 widgets.HBox([self.run_button, self.stop_button])])
+                                 self.keep_colors, widgets.HBox([self.run_button, self.stop_button])])
         self.widget = widgets.VBox([widgets.HBox([controls, layers]), self.status,
                                     widgets.HBox([self.preview, self.loss_plot])])
 
@@ -245,16 +246,28 @@ class StyleLab:
         except NSTError as exc:
             self.status.value = f"<span style='color:#b00'>⚠ {exc}</span>"
             return
+        from .cost import estimate_cost
+
+        self._content = load_image(content, max_dim=options["max_dim"])
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self.status.value = f"Running {options['steps']} steps at {options['max_dim']} px…"
-        self.runner.start(content, style, **options)
+        estimate = estimate_cost(options["max_dim"], options["steps"], options["optimizer"])
+        self.status.value = f"Running {options['steps']} steps at {options['max_dim']} px: {estimate}…"
+        self.runner.start(self._content, style, **options)
+
+    def _shown(self, image):
+        """The image as displayed: with the photo's colours when that box is ticked."""
+        if not self.keep_colors.value:
+            return image
+        from .color import preserve_color
+
+        return preserve_color(image, self._content[0])
 
     def stop(self) -> None:
         self.runner.stop()
         self.status.value = "Stopping after this step…"
 
     def _show_progress(self, progress, history) -> None:
-        self.preview.value = image_to_bytes(progress.image)
+        self.preview.value = image_to_bytes(self._shown(progress.image))
         self.loss_plot.value = loss_plot_png(history)
         self.status.value = (f"step {progress.step}/{progress.steps} · loss {progress.losses['total']:.4g} · "
                              f"{progress.seconds:.0f} s")
@@ -264,7 +277,7 @@ class StyleLab:
         if error is not None:
             self.status.value = f"<span style='color:#b00'>⚠ {error}</span>"
             return
-        self.preview.value = image_to_bytes(result.image)
+        self.preview.value = image_to_bytes(self._shown(result.image))
         self.loss_plot.value = loss_plot_png(result.history)
         how = "stopped early" if result.stopped_early else "done"
         self.status.value = (f"{how}: {len(result.history)} steps, best loss {result.best_loss:.4g}, "

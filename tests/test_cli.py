@@ -66,3 +66,19 @@ def test_images_lists_the_registry(capsys):
     assert main(["images"]) == 0
     out = capsys.readouterr().out
     assert "starry_night" in out and "Vincent van Gogh" in out and "astronaut" in out
+
+
+def test_preserve_color_and_previews(image_files, tmp_path, capsys):
+    from nstutils.color import rgb_to_yiq
+    from nstutils.images import load_image
+
+    content, style = image_files
+    plain, kept = tmp_path / "plain.png", tmp_path / "kept.png"
+    common = [str(content), str(style), "--size", "64", "--steps", "4", "--optimizer", "adam", "--quiet"]
+    assert main(["stylize", *common, "-o", str(plain), "--preview-every", "2"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("plain-step*.png")) == ["plain-step0002.png", "plain-step0004.png"]
+    assert main(["stylize", *common, "-o", str(kept), "--preserve-color"]) == 0
+    chroma = lambda path: rgb_to_yiq(load_image(path)[0])[..., 1:]
+    photo = chroma(content)
+    assert np.abs(chroma(kept) - photo).mean() < np.abs(chroma(plain) - photo).mean()
+    assert "GiB of memory" in capsys.readouterr().err  # the estimate is printed before the run

@@ -66,6 +66,11 @@ def test_style_lab_run_updates_preview_plot_and_status(tiny_style):
     assert lab.runner.error is None, lab.runner.error
     assert lab.preview.value != preview_before and lab.loss_plot.value != plot_before
     assert "done" in lab.status.value and not lab.run_button.disabled and lab.stop_button.disabled
+    plain = lab.preview.value
+    lab.keep_colors.value = True
+    lab.run_button.click()
+    assert "GiB of memory" in lab.status.value  # the estimate is shown before the run
+    assert lab.runner.wait(300) and lab.preview.value != plain
     # an upload replaces the dropdown; a bad upload is reported, not raised
     lab.style_upload.value = ({"name": "broken.jpg", "content": memoryview(b"\xff\xd8\xff broken"),
                                "type": "image/jpeg", "size": 10,

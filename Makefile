@@ -40,7 +40,7 @@ clean-notebooks: setup
 	$(BIN)/python -m nstutils.notebooks clean notebooks
 
 lab: setup
-	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 html: setup
 	mkdir -p build/html

@@ -11,7 +11,7 @@ export NSTUTILS_DATA_DIR
 DEMO := outputs/tubingen_starry_night.jpg
 NBVAL_TIMEOUT ?= 600
 
-.PHONY: setup demo test test-fast lab html benchmark clean-notebooks check-notebooks
+.PHONY: setup demo test lab html gallery benchmark clean-notebooks check-notebooks
 
 setup: $(VENV)/.installed
 
@@ -46,5 +46,10 @@ html: setup
 	mkdir -p build/html
 	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=-1 --output-dir build/html notebooks/*.ipynb
 
+gallery: setup
+	$(BIN)/python docs/gallery.py
+
+# The full benchmark takes about 45 minutes; `make benchmark MODE=--short` takes two.
+MODE ?= --full
 benchmark: setup
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(MODE)

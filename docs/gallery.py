@@ -36,7 +36,7 @@ def save(fig, name: str) -> None:
     plt.close(fig)
     image = Image.open(buffer).convert("RGB")
     image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.LANCZOS)
-    image.save(OUT / f"{name}.jpg", quality=80, optimize=True)
+    image.save(OUT / f"{name}.jpg", quality=80 if image.height < image.width else 60, optimize=True)
     print(f"wrote {OUT / name}.jpg ({(OUT / f'{name}.jpg').stat().st_size // 1024} KB)", flush=True)
 
 

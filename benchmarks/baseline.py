@@ -52,7 +52,6 @@ class TutorialObjective:
 
     def extract(self, inputs):
         import keras
-        import tensorflow as tf
 
         preprocessed = keras.applications.vgg19.preprocess_input(inputs * 255.0)
         outputs = self.vgg(preprocessed)

@@ -10,7 +10,7 @@ from typing import Any, List, Sequence
 import numpy as np
 
 from .errors import SettingsError
-from .images import load_image, resize_image
+from .images import load_image
 from .optimize import (StyleObjective, StyleSettings, StylizeResult, initial_image, run_optimizer, stylize,
                        style_size)
 

@@ -192,7 +192,7 @@ def _stylize(args) -> int:
     style = load_image(args.style, max_dim=settings.max_dim)
 
     from .cost import estimate_cost, image_aspect
-    from .optimize import StyleObjective, StyleSettings as _Settings, initial_image, run_optimizer
+    from .optimize import StyleObjective, initial_image, run_optimizer
 
     done_steps, state, start = 0, None, None
     if resumed is not None:
@@ -213,7 +213,7 @@ def _stylize(args) -> int:
     previous = signal.signal(signal.SIGINT, interrupted)
     bar = None
     try:
-        run_settings = _Settings(**{**settings.to_dict(), "steps": remaining, "init": settings.init
+        run_settings = StyleSettings(**{**settings.to_dict(), "steps": remaining, "init": settings.init
                                     if isinstance(settings.init, str) else "content"}).validated()
         objective = StyleObjective(content, style, run_settings)
         if start is None:

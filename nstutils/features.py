@@ -13,12 +13,12 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 
 from .errors import SettingsError
-from .weights import CONV_LAYERS, load_vgg19_weights
+from .weights import load_vgg19_weights
 
 #: Every VGG19 layer up to the last pooling layer, in order (ReLU is part of each conv).
 LAYERS: Tuple[str, ...] = tuple(

@@ -6,7 +6,7 @@ Introduced in ``00_welcome`` (images) and ``05_full_transfer`` (loss curves).
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 

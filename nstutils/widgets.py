@@ -16,7 +16,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from .errors import ImageError, NSTError
-from .features import paper_layer_name
 from .images import image_to_bytes, load_image
 
 #: Style layers offered as checkboxes (the paper's choice), in paper names.
@@ -50,7 +49,6 @@ def settings_from_controls(values: Dict[str, Any]) -> Dict[str, Any]:
 
 def load_uploaded(value: Any) -> np.ndarray:
     """The image in an ``ipywidgets.FileUpload`` value (``[1, H, W, 3]``), or ImageError."""
-    from PIL import Image
 
     files = list(value.values()) if isinstance(value, dict) else list(value or ())
     if not files:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from nstutils import data, weights as W
 from nstutils.cli import _free_name, load_checkpoint, main
-from nstutils.errors import DataError, SettingsError, WeightsError
+from nstutils.errors import DataError, WeightsError
 from nstutils.optimize import StyleObjective, StyleSettings, run_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -73,13 +73,14 @@ def conv_flops(height: int, width: int, up_to: str = "block5_conv2") -> float:
     Each 3×3 conv costs 2·H·W·9·C_in·C_out FLOPs; weight gradients are not needed.
     """
     from nstutils.features import LAYERS
+    from nstutils.weights import BLOCK_CHANNELS
 
     flops, h, w, channels = 0.0, height, width, 3
     for name in LAYERS[: LAYERS.index(up_to) + 1]:
         if name.endswith("pool"):
             h, w = h // 2, w // 2
             continue
-        out = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}[int(name[5])]
+        out = BLOCK_CHANNELS[int(name[5])]
         flops += 2.0 * h * w * 9 * channels * out
         channels = out
     return 2.0 * flops

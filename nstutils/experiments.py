@@ -15,6 +15,7 @@ import numpy as np
 from .errors import SettingsError
 from .explore import STYLE_LAYER_STACKS
 from .features import LAYERS, layer_name
+from .weights import BLOCK_CHANNELS
 from .images import load_image
 from .optimize import StyleObjective, StyleSettings, StylizeResult, initial_image, run_optimizer, stylize
 
@@ -36,7 +37,7 @@ def weights_for_ratio(ratio: float, image_shape: Sequence[int], content_layer: s
     name = layer_name(content_layer)
     pools = sum(1 for layer in LAYERS[: LAYERS.index(name)] if layer.endswith("pool"))
     positions = (height // 2 ** pools) * (width // 2 ** pools)
-    channels = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}[int(name[5])]
+    channels = BLOCK_CHANNELS[int(name[5])]
     return 2.0 * positions * channels * ratio, 1.0
 
 

@@ -18,7 +18,7 @@ from typing import Dict, Iterable, List, Tuple
 import numpy as np
 
 from .errors import SettingsError
-from .weights import load_vgg19_weights
+from .weights import BLOCK_CHANNELS, load_vgg19_weights
 
 #: Every VGG19 layer up to the last pooling layer, in order (ReLU is part of each conv).
 LAYERS: Tuple[str, ...] = tuple(
@@ -169,7 +169,7 @@ def describe_vgg19(height: int = 224, width: int = 224) -> List[Dict[str, object
         if name.endswith("pool"):
             h, w = h // 2, w // 2
         else:
-            out = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}[int(name[5])]
+            out = BLOCK_CHANNELS[int(name[5])]
             params = 3 * 3 * channels * out + out
             channels = out
         rows.append({"layer": name, "paper": paper_layer_name(name), "output": (h, w, channels),

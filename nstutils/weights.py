@@ -36,12 +36,14 @@ CONV_LAYERS: Tuple[str, ...] = tuple(
     for i in range(1, count + 1)
 )
 
+#: Output channels of the conv layers in each of VGG19's five blocks.
+BLOCK_CHANNELS: Dict[int, int] = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+
 #: Shapes (kernel in Keras layout kh, kw, in, out) of each conv layer.
 KERNEL_SHAPES: Dict[str, Tuple[int, int, int, int]] = {}
-_channels = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 _prev = 3
 for _name in CONV_LAYERS:
-    _out = _channels[int(_name[5])]
+    _out = BLOCK_CHANNELS[int(_name[5])]
     KERNEL_SHAPES[_name] = (3, 3, _prev, _out)
     _prev = _out
 del _prev, _out, _name

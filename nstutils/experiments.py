@@ -14,10 +14,10 @@ import numpy as np
 
 from .errors import SettingsError
 from .explore import STYLE_LAYER_STACKS
-from .features import LAYERS, layer_name
-from .weights import BLOCK_CHANNELS
+from .vgg19 import output_shape
 from .images import load_image
-from .optimize import StyleObjective, StyleSettings, StylizeResult, initial_image, run_optimizer, stylize
+from .optimize import StyleObjective, StylizeResult, initial_image, run_optimizer, stylize
+from .settings import make_settings
 
 
 def weights_for_ratio(ratio: float, image_shape: Sequence[int], content_layer: str = "conv4_2"
@@ -34,11 +34,8 @@ def weights_for_ratio(ratio: float, image_shape: Sequence[int], content_layer: s
     if not np.isfinite(ratio) or ratio <= 0:
         raise SettingsError(f"the content/style ratio must be a positive number, got {ratio}")
     height, width = (image_shape[1], image_shape[2]) if len(image_shape) == 4 else image_shape[:2]
-    name = layer_name(content_layer)
-    pools = sum(1 for layer in LAYERS[: LAYERS.index(name)] if layer.endswith("pool"))
-    positions = (height // 2 ** pools) * (width // 2 ** pools)
-    channels = BLOCK_CHANNELS[int(name[5])]
-    return 2.0 * positions * channels * ratio, 1.0
+    rows, columns, channels = output_shape(content_layer, height, width)
+    return 2.0 * rows * columns * channels * ratio, 1.0
 
 
 def layer_ratio_grid(content, style, layer_sets: Sequence[Sequence[str]] = STYLE_LAYER_STACKS,
@@ -76,12 +73,11 @@ def compare_optimizers(content, style, runs: Sequence[Tuple[str, str]] = (
     rates = {"adam": 0.02, "gd": 0.005, "lbfgs": 0.02, **(learning_rates or {})}
     content_image = load_image(content, max_dim=max_dim)
     style_image = load_image(style, max_dim=max_dim)
-    base = StyleSettings(max_dim=max_dim, steps=steps, **options).validated()
-    objective = StyleObjective(content_image, style_image, base)
+    base = make_settings(max_dim=max_dim, steps=steps, **options)
+    objective = StyleObjective(content_image, style_image, base.objective)
     results = {}
     for optimizer, init in runs:
-        objective.settings = StyleSettings(**{**base.to_dict(), "optimizer": optimizer, "init": init,
-                                              "learning_rate": rates[optimizer]}).validated()
-        start = initial_image(init, content_image, style_image, base.seed)
-        results[f"{optimizer}/{init}"] = run_optimizer(objective, start)
+        run = make_settings(base.run, optimizer=optimizer, init=init, learning_rate=rates[optimizer]).run
+        start = initial_image(init, content_image, style_image, run.seed)
+        results[f"{optimizer}/{init}"] = run_optimizer(objective, start, run)
     return results

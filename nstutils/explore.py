@@ -18,7 +18,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from .errors import SettingsError
-from .features import layer_name
+from .vgg19 import layer_name
 from .images import load_image
 from .optimize import StylizeResult, get_extractor, stylize
 

@@ -77,7 +77,7 @@ def style_loss(features, target_grams, layer_weights: Mapping[str, float] | Sequ
     features, target_grams = _as_dict(features), _as_dict(target_grams)
     _same_keys(features, target_grams, "style")
     keys = list(target_grams)
-    weights = _layer_weights(keys, layer_weights)
+    weights = resolve_layer_weights(keys, layer_weights)
     terms = [
         weights[k] * tf.reduce_mean(tf.square(gram_matrix(tf.cast(features[k], tf.float32))
                                               - tf.cast(target_grams[k], tf.float32)))
@@ -88,11 +88,12 @@ def style_loss(features, target_grams, layer_weights: Mapping[str, float] | Sequ
     return tf.add_n(terms)
 
 
-def _layer_weights(keys, layer_weights) -> Dict[str, float]:
+def resolve_layer_weights(keys: Sequence[str], layer_weights) -> Dict[str, float]:
+    """``{layer: w_l}`` for ``keys``: ``1/L`` each by default, else from a mapping or a list; all ≥ 0."""
     if layer_weights is None:
         return {k: 1.0 / len(keys) for k in keys}
     if isinstance(layer_weights, Mapping):
-        from .features import layer_name
+        from .vgg19 import layer_name
 
         by_name = {}
         for name, weight in layer_weights.items():

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from nstutils.errors import SettingsError
-from nstutils.features import (LAYERS, FeatureExtractor, describe_vgg19, layer_name, layer_names,
-                               paper_layer_name, preprocess, receptive_field)
+from nstutils.features import FeatureExtractor, preprocess
+from nstutils.vgg19 import (LAYERS, describe_vgg19, layer_name, layer_names, output_shape, paper_layer_name,
+                            receptive_field)
 
 
 def test_layer_names_in_both_forms():
@@ -74,3 +75,10 @@ def test_describe_vgg19():
     rows = describe_vgg19(224, 224)
     assert rows[-1]["output"] == (7, 7, 512)
     assert sum(r["parameters"] for r in rows) == 20_024_384
+
+
+def test_output_shapes_follow_the_pools():
+    assert output_shape("conv1_1", 384, 512) == (384, 512, 64)
+    assert output_shape("pool1", 384, 512) == (192, 256, 64)
+    assert output_shape("conv4_2", 384, 512) == (48, 64, 512)
+    assert output_shape("block5_conv2", 48, 64) == (3, 4, 512)

@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
+from nstutils import torchfile
 from nstutils import weights as W
 from nstutils.errors import WeightsError
 
@@ -75,7 +76,7 @@ def test_restricted_unpickler_refuses_code():
             return (os.system, ("echo pwned",))
 
     with pytest.raises(WeightsError, match="refusing"):
-        W._restricted_load(io.BytesIO(pickle.dumps(Evil(), protocol=2)))
+        torchfile._restricted_load(io.BytesIO(pickle.dumps(Evil(), protocol=2)))
 
 
 def test_truncated_file_is_an_error():
@@ -88,7 +89,7 @@ def test_npz_and_path_sources_round_trip(vgg, tmp_path):
     path = W.save_weights_npz(vgg, tmp_path / "copy.npz")
     again = W.load_vgg19_weights(path)
     np.testing.assert_array_equal(again["block2_conv1"][0], vgg["block2_conv1"][0])
-    with pytest.raises(WeightsError, match="neither"):
+    with pytest.raises(WeightsError, match="nor an existing file"):
         W.load_vgg19_weights(tmp_path / "missing.bin")
 
 
@@ -97,3 +98,19 @@ def test_wrong_shapes_are_rejected(vgg):
     broken["block1_conv1"] = (np.zeros((3, 3, 3, 32), np.float32), np.zeros(32, np.float32))
     with pytest.raises(WeightsError, match="block1_conv1"):
         W.check_weights(broken)
+
+
+def test_a_file_that_is_not_hdf5_is_a_weights_error(tmp_path):
+    fake = tmp_path / "weights.h5"
+    fake.write_bytes(b"this is not an HDF5 file at all")
+    with pytest.raises(WeightsError, match="not a readable HDF5"):
+        W.load_vgg19_weights(fake)
+
+
+def test_the_memory_cache_is_bounded(vgg, tmp_path):
+    W.clear_weights_cache()
+    for index in range(W.MEMORY_CACHE_SIZE + 2):
+        W.load_vgg19_weights(W.save_weights_npz(vgg, tmp_path / f"copy{index}.npz"))
+    assert len(W._MEMORY_CACHE) == W.MEMORY_CACHE_SIZE
+    W.clear_weights_cache()
+    assert not W._MEMORY_CACHE

@@ -23,7 +23,7 @@ def sha256_of(path: str | os.PathLike) -> str:
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
-    The rename is atomic on POSIX, so a reader (or a second process filling the same
+    The rename is atomic (``os.replace``, on POSIX and Windows), so a reader (or a second process filling the same
     cache) sees either the old file or the complete new one, never a partial write.
     On error the temporary file is removed and ``path`` is untouched.
     """
@@ -46,17 +46,20 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 
 @contextlib.contextmanager
-def file_lock(path: str | os.PathLike) -> Iterator[None]:
+def file_lock(path: str | os.PathLike, timeout: float = 600.0) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed) while filling a cache.
 
     A second process asking for the same lock waits, then finds the cache filled.
+    ``filelock`` does this the same way on Linux, macOS and Windows.
     """
-    import fcntl
+    from filelock import FileLock, Timeout
+
+    from .errors import DataError
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
+    try:
+        with FileLock(os.fspath(path), timeout=timeout):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except Timeout:
+        raise DataError(f"waited {timeout:.0f} s for the lock {path}: another nstutils process is filling "
+                        "the cache; try again when it is done, or delete the .lock file if none is") from None

@@ -1,15 +1,23 @@
-"""Settings read from the environment: the fast switch and the cache folder.
+"""Everything nstutils reads from the environment, in one place.
 
-``NSTUTILS_FAST=1`` shrinks image sizes and step counts so every notebook runs in
-seconds (CI sets it); without it, the notebooks produce full-quality figures.
-Introduced in ``00_welcome``.
+=============================  ===========================================================
+``NSTUTILS_FAST``              ``1`` shrinks image sizes and step counts so every notebook
+                               runs in seconds (CI sets it); unset: full-quality figures
+``NSTUTILS_DATA_DIR``          a folder already holding the course images (no download)
+``NSTUTILS_CACHE_DIR``         where weights and images are cached (default
+                               ``$XDG_CACHE_HOME/nstutils`` or ``~/.cache/nstutils``)
+``NSTUTILS_WEIGHTS``           a local VGG19 weights file to use instead of the download
+``NSTUTILS_COMPUTE_DTYPE``     ``float32`` or ``bfloat16``: overrides the measured choice
+=============================  ===========================================================
+
+No other module reads ``os.environ``. Introduced in ``00_welcome``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -30,16 +38,46 @@ def pick(full: T, fast: T) -> T:
 
 
 def cache_dir() -> Path:
-    """The folder for downloaded weights and images.
+    """The folder for downloaded weights and images (created if missing).
 
     ``NSTUTILS_CACHE_DIR`` overrides it; otherwise ``$XDG_CACHE_HOME/nstutils``
-    (``~/.cache/nstutils`` on Linux).
+    (``~/.cache/nstutils`` on Linux and macOS, ``%LOCALAPPDATA%\\nstutils`` on Windows).
     """
     override = os.environ.get("NSTUTILS_CACHE_DIR")
     if override:
         path = Path(override).expanduser()
+    elif os.environ.get("XDG_CACHE_HOME"):
+        path = Path(os.environ["XDG_CACHE_HOME"]) / "nstutils"
+    elif os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        path = Path(os.environ["LOCALAPPDATA"]) / "nstutils"
     else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path = Path(base) / "nstutils"
+        path = Path.home() / ".cache" / "nstutils"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_dir() -> Optional[Path]:
+    """The folder named by ``NSTUTILS_DATA_DIR`` (course images already on disk), or None."""
+    value = os.environ.get("NSTUTILS_DATA_DIR", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def weights_override() -> Optional[str]:
+    """The weights file named by ``NSTUTILS_WEIGHTS``, or None."""
+    value = os.environ.get("NSTUTILS_WEIGHTS", "").strip()
+    return value or None
+
+
+def compute_dtype_override() -> Optional[str]:
+    """``"float32"`` or ``"bfloat16"`` when ``NSTUTILS_COMPUTE_DTYPE`` forces one, else None."""
+    value = os.environ.get("NSTUTILS_COMPUTE_DTYPE", "").strip().lower()
+    return value if value in ("float32", "bfloat16") else None
+
+
+def quiet_tensorflow() -> None:
+    """Ask TensorFlow's C++ core not to log INFO/WARNING lines (call before importing it).
+
+    The command line and the benchmark call this so their output stays readable; a
+    value the user set is kept.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,10 +1,11 @@
-"""How long and how much memory a run will take, from the benchmark's scaling fit.
+"""How long and how much memory a run will take, said before it starts.
 
-``benchmarks/results/full.json`` holds seconds per loss+gradient evaluation and peak
-memory measured at several sizes on the reference machine (2 cores); we fit
-``seconds = a · pixels^b`` and ``memory = c + d · pixels`` through them. Without that
-file, constants measured the same way are used. The CLI and the Style Lab print the
-estimate before a run starts. Introduced in ``05_full_transfer``.
+The package ships ``resources/cost_model.json`` (written by ``make benchmark``): seconds
+per loss+gradient evaluation and peak memory measured at several sizes. We fit
+``seconds = a · pixels^b`` and ``memory = c + d · pixels`` through the points. Machines
+differ, so where this machine's speed has been measured (the one-time dtype measurement
+of :mod:`nstutils.tuning`), the time is rescaled to it. Live progress bars then keep
+the ETA honest from the run's own step times. Introduced in ``05_full_transfer``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
-RESULTS_FILE = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "full.json"
 #: Loss+gradient evaluations per step (L-BFGS line searches sometimes need a second one).
-EVALUATIONS_PER_STEP = {"lbfgs": 1.1, "adam": 1.0, "gd": 1.0}
+EVALUATIONS_PER_STEP = {"lbfgs": 1.05, "adam": 1.0, "gd": 1.0}
+#: Steps a default (adaptive) run typically takes before the loss stops improving, by optimiser.
+TYPICAL_ADAPTIVE_STEPS = {"lbfgs": 400, "adam": 1500, "gd": 1500}
+#: Memory of the L-BFGS history: 2 vectors of float32 pixels per remembered step.
+LBFGS_HISTORY = 20
 #: Fallback fit (bfloat16 convolutions, 2 cores): 0.92 s and 1.6 GB at 512×384.
 _FALLBACK = {"a": 0.92 / 196608, "b": 1.0, "c": 0.75e9, "d": 0.85e9 / 196608}
 SETUP_SECONDS = 6.0
@@ -33,13 +36,16 @@ class CostEstimate:
     def __str__(self) -> str:
         minutes, seconds = divmod(int(round(self.seconds)), 60)
         duration = f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
-        return f"about {duration} and {self.peak_bytes / 2**30:.1f} GiB of memory (on a 2-core CPU)"
+        return f"about {duration} and {self.peak_bytes / 2**30:.1f} GiB of memory"
 
 
 @lru_cache(maxsize=1)
 def _fit() -> dict:
+    from importlib import resources
+
     try:
-        points = json.loads(RESULTS_FILE.read_text())["scaling"]["points"]
+        text = resources.files("nstutils.resources").joinpath("cost_model.json").read_text(encoding="utf-8")
+        points = json.loads(text)["points"]
         pixels = np.array([p["pixels"] for p in points], float)
         seconds = np.array([p["seconds_per_eval"] for p in points], float)
         memory = np.array([p["peak_bytes"] for p in points], float)
@@ -50,20 +56,60 @@ def _fit() -> dict:
         return dict(_FALLBACK)
 
 
-def estimate_cost(max_dim: int, steps: int, optimizer: str = "lbfgs", aspect: float = 0.75) -> CostEstimate:
+def seconds_per_evaluation(pixels: float, measured: Optional[Tuple[float, float]] = None) -> float:
+    """Seconds of one loss+gradient evaluation at ``pixels``.
+
+    ``measured = (pixels, seconds)`` from this machine rescales the shipped fit to it.
+    """
+    fit = _fit()
+    per_eval = fit["a"] * pixels ** fit["b"]
+    if measured:
+        at, seconds = measured
+        per_eval *= seconds / (fit["a"] * at ** fit["b"])
+    return per_eval
+
+
+def estimate_cost(max_dim: int, steps: int, optimizer: str = "lbfgs", aspect: float = 0.75,
+                  measured: Optional[Tuple[float, float]] = None) -> CostEstimate:
     """Estimated wall time and peak memory of ``stylize`` at long side ``max_dim``.
 
     ``aspect`` is short side / long side (0.75 for a 4:3 photo).
     """
     fit = _fit()
     pixels = max_dim * max(1.0, round(max_dim * aspect))
-    per_eval = fit["a"] * pixels ** fit["b"]
     evaluations = steps * EVALUATIONS_PER_STEP.get(optimizer, 1.0)
-    return CostEstimate(seconds=SETUP_SECONDS + per_eval * evaluations,
-                        peak_bytes=max(fit["c"] + fit["d"] * pixels, 0.5e9))
+    history = 2 * LBFGS_HISTORY * pixels * 3 * 4 if optimizer == "lbfgs" else 2 * pixels * 3 * 4
+    return CostEstimate(seconds=SETUP_SECONDS + seconds_per_evaluation(pixels, measured) * evaluations,
+                        peak_bytes=max(fit["c"] + fit["d"] * pixels + history, 0.5e9))
 
 
 def image_aspect(shape: Tuple[int, ...]) -> float:
     """Short side / long side of an image shape ``[1, H, W, 3]`` or ``[H, W, 3]``."""
     height, width = (shape[1], shape[2]) if len(shape) == 4 else shape[:2]
     return min(height, width) / max(height, width)
+
+
+def expected_steps(run) -> int:
+    """Steps a run is expected to take: all of them, or for an adaptive run the typical count."""
+    if run.adaptive:
+        return min(run.step_limit, TYPICAL_ADAPTIVE_STEPS.get(run.optimizer, run.step_limit))
+    return run.step_limit
+
+
+def estimate_run(run, shape: Tuple[int, ...]) -> CostEstimate:
+    """The estimate for a validated :class:`~nstutils.settings.RunSettings` on an image ``[1, H, W, 3]``."""
+    from .tuning import measured_speed
+
+    return estimate_cost(max(shape[1], shape[2]), expected_steps(run), run.optimizer, image_aspect(shape),
+                         measured_speed())
+
+
+def describe_run(run, shape: Tuple[int, ...]) -> str:
+    """One line said before a run: its steps, size, and the time and memory it will take."""
+    height, width = shape[1], shape[2]
+    if run.adaptive:
+        steps_text = (f"{run.optimizer} until the loss stops improving (typically {expected_steps(run)} steps, "
+                      f"at most {run.step_limit})")
+    else:
+        steps_text = f"{run.step_limit} {run.optimizer} steps"
+    return f"{steps_text} at {width}×{height} px: {estimate_run(run, shape)}"

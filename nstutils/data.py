@@ -1,7 +1,7 @@
 """The course's image registry: names, credits, pinned URLs and hashes.
 
-The facts live in ``data/images.json`` (one source of truth, also rendered in
-``data/README.md``). Files are found, in order:
+The facts live in ``nstutils/resources/images.json`` (one source of truth, shipped
+inside the package and rendered in the repository's ``data/README.md``). Files are found, in order:
 
 1. in ``NSTUTILS_DATA_DIR`` when that variable names a folder holding them (CI points
    it at ``../shared/data/images``; teachers can point it at a USB stick);
@@ -15,6 +15,7 @@ always available offline. Introduced in ``00_welcome``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,10 +23,13 @@ from pathlib import Path
 from typing import Dict, List
 
 from ._files import sha256_of
-from .config import cache_dir
+from .config import cache_dir, data_dir
 from .errors import DataError
 
-REGISTRY_FILE = Path(__file__).resolve().parent.parent / "data" / "images.json"
+log = logging.getLogger(__name__)
+
+#: The registry, inside the package (read with importlib.resources, so it works from a wheel or a zip).
+REGISTRY_RESOURCE = "images.json"
 #: Largest download accepted from a URL given to ``load_image`` (bytes).
 MAX_DOWNLOAD_BYTES = 50_000_000
 
@@ -61,13 +65,15 @@ class CourseImage:
 
 @lru_cache(maxsize=1)
 def registry() -> Dict[str, CourseImage]:
-    """All course images by name, read from ``data/images.json``."""
-    if not REGISTRY_FILE.exists():
-        raise DataError(
-            f"the image registry {REGISTRY_FILE} is missing: install nstutils from its "
-            "repository with `pip install -e .`"
-        )
-    entries = json.loads(REGISTRY_FILE.read_text(encoding="utf-8"))
+    """All course images by name, read from the package's ``resources/images.json``."""
+    from importlib import resources
+
+    try:
+        text = resources.files("nstutils.resources").joinpath(REGISTRY_RESOURCE).read_text(encoding="utf-8")
+        entries = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"the image registry inside nstutils is missing or damaged ({exc}); reinstall nstutils") \
+            from None
     return {entry["name"]: CourseImage(**entry) for entry in entries}
 
 
@@ -118,9 +124,9 @@ def image_path(name: str):
 
         return Image.fromarray(getattr(skimage.data, name)())
     entry = _entry(name)
-    local_dir = os.environ.get("NSTUTILS_DATA_DIR")
+    local_dir = data_dir()
     if local_dir:
-        candidate = Path(local_dir).expanduser() / entry.file
+        candidate = local_dir / entry.file
         if candidate.exists():
             if sha256_of(candidate) != entry.sha256:
                 raise DataError(
@@ -132,7 +138,7 @@ def image_path(name: str):
     if cached.exists():
         if sha256_of(cached) == entry.sha256:
             return cached
-        print(f"nstutils: cached {cached} failed the hash check; downloading it again")
+        log.warning("cached %s failed the hash check; downloading it again", cached)
         cached.unlink()
     return _download(entry.url, entry.sha256, cached, what=f"course image {name!r}")
 

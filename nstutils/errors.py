@@ -30,3 +30,7 @@ class WeightsError(NSTError, OSError):
 
 class OutputExistsError(NSTError, FileExistsError):
     """An output file exists and the caller did not ask to overwrite it."""
+
+
+class MissingDependencyError(NSTError, ImportError):
+    """A package nstutils needs (TensorFlow) is not installed."""

@@ -53,6 +53,6 @@ def test_credit_names_artist_and_licence():
 
 
 def test_data_readme_credits_every_image():
-    readme = (Path(data.REGISTRY_FILE).parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "data" / "README.md").read_text(encoding="utf-8")
     for entry in data.registry().values():
         assert entry.title in readme and entry.license in readme and f"`{entry.name}`" in readme

@@ -52,6 +52,6 @@ def test_every_dependency_has_a_lower_bound():
 
 def test_core_stack_is_listed():
     names = set(pyproject_requirements())
-    for needed in ("tensorflow", "keras", "numpy", "pillow", "matplotlib", "ipywidgets", "jupyterlab", "nbval",
+    for needed in ("tensorflow", "numpy", "pillow", "matplotlib", "ipywidgets", "jupyterlab", "nbval",
                    "pytest", "pooch", "tqdm", "scikit-image"):
         assert needed in names

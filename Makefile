@@ -39,6 +39,11 @@ check-notebooks: setup
 clean-notebooks: setup
 	$(BIN)/python -m nstutils.notebooks clean notebooks
 
+# The student notebooks: every ### BEGIN SOLUTION ... ### END SOLUTION region replaced by a stub.
+.PHONY: student
+student: setup
+	$(BIN)/python -m nstutils.notebooks student notebooks build/student
+
 lab: setup
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 

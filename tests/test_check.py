@@ -1,0 +1,368 @@
+"""The checks that teach (nstutils.check): right answers pass with one green line, known mistakes are named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nstutils import check
+from nstutils.check import CheckError
+from nstutils.errors import NSTError
+from nstutils.features import CAFFE_MEAN_BGR
+
+
+def _stub(*args):
+    raise NotImplementedError("Your code here")
+
+
+def _passes(capsys, check_fn, fn, name):
+    check_fn(fn)
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    assert lines[0].startswith(f"\x1b[32m✔ {name}: correct on ") and lines[0].endswith("\x1b[0m"), out
+
+
+def _fails(check_fn, fn, *phrases):
+    with pytest.raises(CheckError) as info:
+        check_fn(fn)
+    message = str(info.value)
+    for phrase in phrases:
+        assert phrase in message, message
+    assert "\n" not in message
+    return message
+
+
+def test_check_error_is_an_nst_error_and_an_assertion():
+    assert issubclass(CheckError, NSTError) and issubclass(CheckError, AssertionError)
+
+
+def test_every_check_has_a_signature_and_reports_stubs():
+    for name in check.SIGNATURES:
+        assert callable(getattr(check, name)), name
+        assert check.signature(name) == check.SIGNATURES[name]
+        if name != "same":
+            _fails(getattr(check, name), _stub, "not implemented yet")
+
+
+def test_passing_the_result_instead_of_the_function_is_explained():
+    _fails(check.gram_matrix, np.zeros((1, 3, 3)), "without parentheses")
+
+
+def test_learner_exceptions_are_reported_with_type_and_message():
+    def broken(F):
+        return F.nonexistent_method()
+
+    message = _fails(check.gram_matrix, broken, "raised AttributeError", "nonexistent_method")
+    assert "traceback" in message
+
+
+def test_returning_none_is_explained():
+    _fails(check.content_loss, lambda F, P: None, "returned None", "return")
+
+
+# --- preprocess ------------------------------------------------------------------------------
+
+
+def test_preprocess(capsys):
+    _passes(capsys, check.preprocess, lambda image: image[..., ::-1] * 255.0 - CAFFE_MEAN_BGR, "preprocess")
+    _passes(capsys, check.preprocess, lambda image: (np.asarray(image)[..., ::-1] * 255.0 - CAFFE_MEAN_BGR),
+            "preprocess")   # numpy result is fine
+    _fails(check.preprocess, lambda image: image * 255.0 - CAFFE_MEAN_BGR, "channels left in RGB order")
+    _fails(check.preprocess, lambda image: image[..., ::-1] - CAFFE_MEAN_BGR, "forgot ×255")
+    _fails(check.preprocess, lambda image: image[..., ::-1] * 255.0, "forgot the mean")
+    _fails(check.preprocess, lambda image: image[..., ::-1] * 255.0 - CAFFE_MEAN_BGR[::-1],
+           "mean subtracted in RGB order")
+    _fails(check.preprocess, lambda image: image * 255.0, "RGB order", "forgot the mean")
+    _fails(check.preprocess, lambda image: image[..., ::-1] * 255.0 + CAFFE_MEAN_BGR, "added the mean")
+
+
+# --- convolution -----------------------------------------------------------------------------
+
+
+def _correlate(image, kernel, flip=False, pad=False):
+    if flip:
+        kernel = kernel[::-1, ::-1]
+    if pad:
+        image = np.pad(image, ((kernel.shape[0] // 2,) * 2, (kernel.shape[1] // 2,) * 2))
+    h, w = image.shape[0] - kernel.shape[0] + 1, image.shape[1] - kernel.shape[1] + 1
+    out = np.zeros((h, w))
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = np.sum(image[i:i + kernel.shape[0], j:j + kernel.shape[1]] * kernel)
+    return out
+
+
+def test_convolution(capsys):
+    _passes(capsys, check.convolution, _correlate, "convolution")
+    _fails(check.convolution, lambda image, kernel: _correlate(image, kernel, flip=True), "flipped the kernel")
+    _fails(check.convolution, lambda image, kernel: _correlate(image, kernel, pad=True), "'same' padding",
+           "[3, 3]")
+    _fails(check.convolution, lambda image, kernel: _correlate(image, kernel).T, "transposed")
+
+
+# --- max pooling -----------------------------------------------------------------------------
+
+
+def test_max_pool(capsys):
+    def pool(x, op=np.max, step=2):
+        h, w = x.shape
+        return np.array([[op(x[i:i + 2, j:j + 2]) for j in range(0, w - 1, step)] for i in range(0, h - 1, step)])
+
+    _passes(capsys, check.max_pool, pool, "max_pool")
+    _passes(capsys, check.max_pool, lambda x: tf.nn.max_pool2d(x[None, :, :, None], 2, 2, "VALID")[0, :, :, 0],
+            "max_pool")
+    _fails(check.max_pool, lambda x: pool(x, np.mean), "averaged")
+    _fails(check.max_pool, lambda x: pool(x, step=1), "stride")
+    _fails(check.max_pool, lambda x: pool(x, np.min), "minimum")
+
+
+# --- content loss ----------------------------------------------------------------------------
+
+
+def test_content_loss(capsys):
+    _passes(capsys, check.content_loss, lambda F, P: tf.reduce_mean(tf.square(F - P)), "content_loss")
+    _passes(capsys, check.content_loss, lambda F, P: float(np.mean((np.asarray(F) - np.asarray(P)) ** 2)),
+            "content_loss")   # a Python float is fine
+    _fails(check.content_loss, lambda F, P: tf.reduce_sum(tf.square(F - P)), "sum", "tf.reduce_mean")
+    _fails(check.content_loss, lambda F, P: 0.5 * tf.reduce_sum(tf.square(F - P)), "paper's ½·Σ")
+    _fails(check.content_loss, lambda F, P: tf.sqrt(tf.reduce_mean(tf.square(F - P))), "RMSE")
+    _fails(check.content_loss, lambda F, P: tf.reduce_mean(tf.abs(F - P)), "absolute differences")
+    _fails(check.content_loss, lambda F, P: tf.square(F - P), "entry by entry")
+
+
+def test_content_loss_layers(capsys):
+    def right(features, targets):
+        return tf.add_n([tf.reduce_mean(tf.square(features[k] - targets[k])) for k in targets]) / len(targets)
+
+    _passes(capsys, check.content_loss_layers, right, "content_loss_layers")
+    _fails(check.content_loss_layers,
+           lambda f, t: tf.add_n([tf.reduce_mean(tf.square(f[k] - t[k])) for k in t]), "summed the layers")
+    _fails(check.content_loss_layers,
+           lambda f, t: tf.reduce_mean(tf.concat([tf.reshape(tf.square(f[k] - t[k]), [-1]) for k in t], 0)),
+           "pooled all entries")
+    _fails(check.content_loss_layers, lambda f, t: tf.reduce_mean(tf.square(f["block4_conv2"] - t["block4_conv2"])),
+           "only layer block4_conv2")
+    _fails(check.content_loss_layers, lambda f, t: f["conv4_2"], "KeyError", "layer names")
+
+
+# --- Gram matrix -----------------------------------------------------------------------------
+
+
+def _gram(F):
+    b, h, w, c = F.shape
+    x = tf.reshape(F, [b, h * w, c])
+    return tf.matmul(x, x, transpose_a=True) / float(h * w)
+
+
+def test_gram_matrix(capsys):
+    _passes(capsys, check.gram_matrix, _gram, "gram_matrix")
+    _passes(capsys, check.gram_matrix, lambda F: tf.einsum("bijc,bijd->bcd", F, F)
+            / tf.cast(tf.shape(F)[1] * tf.shape(F)[2], tf.float32), "gram_matrix")
+
+    def hw_by_hw(F):
+        b, h, w, c = F.shape
+        x = tf.reshape(F, [b, h * w, c])
+        return tf.matmul(x, x, transpose_b=True) / float(h * w)
+
+    message = _fails(check.gram_matrix, hw_by_hw, "HW×HW", "expected shape [1, 2, 2], got [1, 4, 4]")
+    assert "wrong way round" in message
+    _fails(check.gram_matrix, lambda F: _gram(F) * float(F.shape[1] * F.shape[2]),
+           "divide by the number of positions M = H·W")
+    _fails(check.gram_matrix, lambda F: _gram(F) / float(F.shape[3]), "not by H·W·C")
+    _fails(check.gram_matrix, lambda F: _gram(F)[0], "keep the batch dimension")
+
+    def mixed(F):
+        b, h, w, c = F.shape
+        x = tf.reshape(F, [b, c, h * w])
+        return tf.matmul(x, x, transpose_b=True) / float(h * w)
+
+    _fails(check.gram_matrix, mixed, "[B, C, H·W]")
+
+    def lopsided(F):
+        g = _gram(F)
+        return g + tf.linalg.band_part(tf.ones_like(g), 0, -1) * 0.1
+
+    _fails(check.gram_matrix, lopsided, "not symmetric")
+
+    def flat_batch(F):
+        c = F.shape[3]
+        x = tf.reshape(F, [-1, c])
+        return tf.matmul(x, x, transpose_a=True) / float(F.shape[1] * F.shape[2])
+
+    _fails(check.gram_matrix, flat_batch, "keep the batch dimension")
+
+
+def test_gram_size_invariance(capsys):
+    check.gram_size_invariance(lambda F, k: tf.tile(F, [1, k, k, 1]))
+    out = capsys.readouterr().out
+    assert out.startswith("\x1b[32m✔ gram_size_invariance: correct on 3 cases") and "ignores size" in out
+    check.gram_size_invariance(lambda F, k: np.repeat(np.repeat(np.asarray(F), k, 1), k, 2))  # also keeps Grams
+    capsys.readouterr()
+    _fails(check.gram_size_invariance, lambda F, k: tf.tile(F, [1, k, 1, 1]), "only along the height")
+    _fails(check.gram_size_invariance, lambda F, k: tf.tile(F, [k, k, k, 1]), "not the batch axis")
+    _fails(check.gram_size_invariance,
+           lambda F, k: tf.pad(F, [[0, 0], [0, (k - 1) * F.shape[1]], [0, (k - 1) * F.shape[2]], [0, 0]]),
+           "not k×k copies", "Gram matrix differs")
+
+
+# --- style losses ----------------------------------------------------------------------------
+
+
+def test_layer_style_loss(capsys):
+    _passes(capsys, check.layer_style_loss, lambda F, A: tf.reduce_mean(tf.square(_gram(F) - A)), "layer_style_loss")
+    _fails(check.layer_style_loss, lambda F, A: tf.reduce_mean(tf.square(F - A)), "compared the feature maps")
+    _fails(check.layer_style_loss, lambda F, A: tf.reduce_sum(tf.square(_gram(F) - A)), "summed", "mean")
+
+    def paper(F):
+        def e_l(F, A):
+            _, h, w, n = F.shape
+            m = h * w
+            return tf.reduce_sum(tf.square(_gram(F) * m - A * m)) / (4.0 * n * n * m * m)
+        return e_l
+
+    message = _fails(check.layer_style_loss, paper(None), "paper's E_l", "4 times too small")
+    assert "¼" in message
+    _fails(check.layer_style_loss, lambda F, A: tf.reduce_mean(tf.square(_gram(F) * F.shape[1] * F.shape[2] - A)),
+           "normalised like A")
+
+
+def test_layer_style_loss_names_broadcast_errors():
+    """Subtracting A from F fails to broadcast on most shapes: the error still points at the Gram matrix."""
+    message = _fails(check.layer_style_loss, lambda F, A: tf.reduce_mean(tf.square(F[:, :, :3] - A)),
+                     "raised InvalidArgumentError")
+    assert "Compute gram_matrix(F) first" in message
+
+
+def _style(features, grams, weights):
+    return tf.add_n([weights[k] * tf.reduce_mean(tf.square(_gram(features[k]) - grams[k])) for k in grams])
+
+
+def test_style_loss(capsys):
+    _passes(capsys, check.style_loss, _style, "style_loss")
+    _fails(check.style_loss, lambda f, a, w: _style(f, a, {k: 1 / len(a) for k in a}), "ignored layer_weights")
+    _fails(check.style_loss, lambda f, a, w: _style(f, a, w) / len(a), "averaged instead of summing")
+    _fails(check.style_loss, lambda f, a, w: _style(f, a, {k: 1.0 for k in a}), "forgot the weights")
+    first = lambda f, a, w: _style({k: f[k] for k in list(a)[:1]}, {k: a[k] for k in list(a)[:1]}, w)  # noqa: E731
+    _fails(check.style_loss, first, "only layer block1_conv1")
+
+
+# --- total variation and total loss ----------------------------------------------------------
+
+
+def _tv(image, power=1, reduce=tf.reduce_sum):
+    dy = image[:, 1:] - image[:, :-1]
+    dx = image[:, :, 1:] - image[:, :, :-1]
+    f = tf.abs if power == 1 else tf.square
+    return reduce(f(dx)) + reduce(f(dy))
+
+
+def test_total_variation_loss(capsys):
+    _passes(capsys, check.total_variation_loss, _tv, "total_variation_loss")
+    _passes(capsys, check.total_variation_loss, tf.image.total_variation, "total_variation_loss")  # shape [1]
+    _fails(check.total_variation_loss, lambda im: _tv(im, power=2), "squared the differences")
+    _fails(check.total_variation_loss, lambda im: _tv(im, reduce=tf.reduce_mean), "averaged", "tf.reduce_sum")
+    _fails(check.total_variation_loss, lambda im: tf.reduce_sum(tf.abs(im[:, :, 1:] - im[:, :, :-1])),
+           "only summed the horizontal")
+    _fails(check.total_variation_loss, lambda im: tf.reduce_sum(tf.abs(im[:, 1:] - im[:, :-1])),
+           "only summed the vertical")
+    _fails(check.total_variation_loss,
+           lambda im: tf.reduce_sum(im[:, 1:] - im[:, :-1]) + tf.reduce_sum(im[:, :, 1:] - im[:, :, :-1]),
+           "absolute value")
+
+
+def test_tv_l1_vs_l2(capsys):
+    _passes(capsys, check.tv_l1_vs_l2, lambda im: _tv(im, power=2), "tv_l1_vs_l2")
+    _fails(check.tv_l1_vs_l2, _tv, "L1 total variation")
+    _fails(check.tv_l1_vs_l2, lambda im: _tv(im, power=2, reduce=tf.reduce_mean), "averaged")
+
+
+def test_total_loss(capsys):
+    def right(content, style, tv, content_weight, style_weight, tv_weight):
+        return content_weight * content + style_weight * style + tv_weight * tv
+
+    _passes(capsys, check.total_loss, right, "total_loss")
+    _fails(check.total_loss, lambda c, s, t, cw, sw, tw: cw * c + s + tw * t, "forgot style_weight")
+    _fails(check.total_loss, lambda c, s, t, cw, sw, tw: sw * c + cw * s + tw * t, "weights swapped",
+           "style_weight on content")
+    _fails(check.total_loss, lambda c, s, t, cw, sw, tw: cw * c + sw * s, "left out the tv term")
+
+
+# --- optimisation steps ----------------------------------------------------------------------
+
+
+def _adam(image, loss_fn, optimizer, sign=1.0, apply=True, clip=True, after=False):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(image)
+    grad = tape.gradient(loss, image)
+    if apply:
+        optimizer.apply_gradients([(sign * grad, image)])
+    if clip:
+        image.assign(tf.clip_by_value(image, 0.0, 1.0))
+    return loss_fn(image) if after else loss
+
+
+def test_adam_step(capsys):
+    _passes(capsys, check.adam_step, _adam, "adam_step")
+    _fails(check.adam_step, lambda i, l, o: _adam(i, l, o, apply=False), "did not change", "apply_gradients")
+    _fails(check.adam_step, lambda i, l, o: _adam(i, l, o, sign=-1.0), "uphill")
+    _fails(check.adam_step, lambda i, l, o: _adam(i, l, o, clip=False), "outside [0, 1]", "clip_by_value")
+    _fails(check.adam_step, lambda i, l, o: _adam(i, l, o, after=True), "loss after the step")
+    _fails(check.adam_step, lambda i, l, o: _adam(i, l, tf.keras.optimizers.Adam(0.1)), "not a new one")
+
+
+def _objective(x, value_and_grad, shape, as_tensor=False, flatten=True, dtype=np.float64, order="C"):
+    image = tf.constant(x.reshape(shape, order=order), tf.float32)
+    loss, grad = value_and_grad(image)
+    if as_tensor:
+        return loss, grad
+    grad = grad.numpy().astype(dtype)
+    return float(loss), grad.ravel(order=order) if flatten else grad
+
+
+def test_scipy_objective(capsys):
+    _passes(capsys, check.scipy_objective, _objective, "scipy_objective")
+    _fails(check.scipy_objective, lambda x, vg, s: _objective(x, vg, s, as_tensor=True), "TensorFlow tensor",
+           "float(loss)")
+    _fails(check.scipy_objective, lambda x, vg, s: _objective(x, vg, s, flatten=False), "not flattened")
+    _fails(check.scipy_objective, lambda x, vg, s: _objective(x, vg, s, dtype=np.float32), "float32", "float64")
+    _fails(check.scipy_objective, lambda x, vg, s: _objective(x, vg, s, order="F"), "reshape order")
+    _fails(check.scipy_objective, lambda x, vg, s: vg(x.reshape(s)), "float32 image")
+
+
+def test_scipy_objective_works_with_scipy():
+    """The reference bridge really drives scipy's L-BFGS-B (what the check asks for is what scipy needs)."""
+    from scipy.optimize import minimize
+
+    from nstutils.check import _value_and_grad_for
+
+    shape = (1, 2, 3, 3)
+    value_and_grad = _value_and_grad_for(shape, 0)
+    start = np.full(int(np.prod(shape)), 0.5)
+    result = minimize(lambda x: _objective(x, value_and_grad, shape), start, jac=True, method="L-BFGS-B")
+    assert result.fun < _objective(start, value_and_grad, shape)[0]
+
+
+# --- numbers ---------------------------------------------------------------------------------
+
+
+def test_same(capsys):
+    check.same("ratio", 4.0, 4.0)
+    check.same("ratio", lambda: tf.constant(4.00001), 4.0)
+    assert capsys.readouterr().out == "\x1b[32m✔ ratio: correct\x1b[0m\n" * 2
+    with pytest.raises(CheckError, match="ratio: expected 4, got 5"):
+        check.same("ratio", 5.0, 4.0)
+    with pytest.raises(CheckError, match="not implemented yet"):
+        check.same("ratio", _stub, 4.0)
+    with pytest.raises(CheckError, match="expected shape"):
+        check.same("grams", np.zeros((2, 2)), np.zeros((3, 3)))
+
+
+def test_nan_and_odd_results_are_explained():
+    _fails(check.content_loss, lambda F, P: tf.reduce_mean(tf.square(F - P)) / 0.0, "NaN or infinity")
+    _fails(check.gram_matrix, lambda F: "G", "returned a str")
+    _fails(check.scipy_objective, lambda x, vg, s: _objective(x, vg, s)[0], "return a pair")
+    _fails(check.scipy_objective, lambda x, vg, s: (float(vg(tf.constant(x.reshape(s), tf.float32))[0]),
+                                                    vg(tf.constant(x.reshape(s), tf.float32))[1]),
+           "gradient is a TensorFlow tensor")

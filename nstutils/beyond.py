@@ -11,8 +11,8 @@ import numpy as np
 
 from .errors import SettingsError
 from .images import load_image
-from .optimize import (StyleObjective, StyleSettings, StylizeResult, initial_image, run_optimizer, stylize,
-                       style_size)
+from .optimize import StyleObjective, StylizeResult, initial_image, run_optimizer, style_size, stylize
+from .settings import make_settings
 
 
 def blend_styles(content, styles: Sequence[Any], mix: Sequence[float], **options: Any) -> StylizeResult:
@@ -27,15 +27,16 @@ def blend_styles(content, styles: Sequence[Any], mix: Sequence[float], **options
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         raise SettingsError(f"mix weights must be ≥ 0 and not all zero, got {list(mix)}")
     weights = weights / weights.sum()
-    settings = StyleSettings(**options).validated()
-    content_image = load_image(content, max_dim=settings.max_dim)
-    style_images = [load_image(style, max_dim=style_size(settings)) for style in styles]
-    objective = StyleObjective(content_image, style_images[0], settings)
+    settings = make_settings(**options)
+    run = settings.run
+    content_image = load_image(content, max_dim=run.max_dim)
+    style_images = [load_image(style, max_dim=style_size(run)) for style in styles]
+    objective = StyleObjective(content_image, style_images[0], settings.objective)
     grams = [objective.style_grams(image) for image in style_images]
     objective.use_style_targets({layer: sum(w * g[layer] for w, g in zip(weights, grams))
-                                 for layer in settings.style_layers})
-    start = initial_image(settings.init, content_image, style_images[0], settings.seed)
-    return run_optimizer(objective, start)
+                                 for layer in objective.settings.style_layers})
+    start = initial_image(run.init, content_image, style_images[0], run.seed)
+    return run_optimizer(objective, start, run)
 
 
 def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps: Sequence[int] | int = 100,

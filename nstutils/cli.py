@@ -37,6 +37,32 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+#: Settings fields offered under another flag name (``--size`` reads better than ``--max-dim``).
+_FLAG_NAMES = {"max_dim": "--size"}
+
+
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """One option per field of ObjectiveSettings and RunSettings, with its default and help."""
+    from dataclasses import fields
+
+    from .settings import ObjectiveSettings, RunSettings
+
+    for cls in (ObjectiveSettings, RunSettings):
+        for item in fields(cls):
+            meta = item.metadata
+            if not meta.get("cli", True):
+                continue
+            flag = _FLAG_NAMES.get(item.name, "--" + item.name.replace("_", "-"))
+            default = item.default if not isinstance(item.default, tuple) else ",".join(item.default)
+            kind = meta.get("kind", "")
+            parse = {"number": _number, "int": _positive_int, "layers": _split, "numbers": _numbers}.get(kind, str)
+            help_text = meta.get("help", "")
+            if default is not None:
+                help_text += f" (default: {default})"
+            parser.add_argument(flag, dest=item.name, type=parse, default=None, help=help_text,
+                                metavar=item.name.upper())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer (Gatys et al.) on the CPU.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,18 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("content", help="content image: a path, an https URL or a course image name")
     st.add_argument("style", help="style image: a path, an https URL or a course image name")
     st.add_argument("-o", "--output", required=True, help="where to write the result (.jpg, .png, ...)")
-    st.add_argument("--size", type=_positive_int, default=None, help="long side in pixels (default 512)")
-    st.add_argument("--steps", type=_positive_int, default=None,
-                    help="optimiser steps (default 300 for lbfgs, 1000 for adam)")
-    st.add_argument("--optimizer", default="lbfgs", help="lbfgs (default), adam or gd")
-    st.add_argument("--content-weight", type=_number, default=1e4)
-    st.add_argument("--style-weight", type=_number, default=1e-2)
-    st.add_argument("--tv-weight", type=_number, default=30.0)
-    st.add_argument("--content-layers", default=None, help="comma-separated, e.g. conv4_2")
-    st.add_argument("--style-layers", default=None, help="comma-separated, e.g. conv1_1,conv2_1,conv3_1")
-    st.add_argument("--init", default="content", help="content (default), noise or style")
-    st.add_argument("--pooling", default="max", help="max (default) or avg")
-    st.add_argument("--seed", type=_positive_int, default=0)
+    _add_setting_options(st)
     st.add_argument("--preserve-color", action="store_true",
                     help="keep the content photo's colours (luminance-only transfer)")
     st.add_argument("--preview-every", type=_positive_int, default=0, metavar="N",
@@ -76,11 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    # TensorFlow's C++ start-up chatter would bury the progress bar and errors.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    _show_library_messages(quiet=getattr(args, "quiet", False))
     try:
+        if args.command == "stylize":
+            _import_tensorflow_quietly()
         return {"stylize": _stylize, "weights": _weights, "images": _images}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
@@ -90,10 +106,56 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
 
 
+def _show_library_messages(quiet: bool = False) -> None:
+    """The library logs (never prints); the command line shows its messages as ``nst: ...`` lines."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nst: %(message)s"))
+    logger = logging.getLogger("nstutils")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up lines kept off the terminal.
+
+    Some of them are written to file descriptor 2 before TensorFlow's logging starts, so
+    ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them; they go to a temporary file, shown
+    only if the import fails.
+    """
+    import tempfile
+
+    from .config import quiet_tensorflow
+    from .environment import require_tensorflow
+
+    require_tensorflow()
+    quiet_tensorflow()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except Exception:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _split(text: Optional[str]):
     if text is None:
         return None
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _numbers(text: str):
+    return [_number(part) for part in _split(text)]
 
 
 def checkpoint_path(output: Path) -> Path:
@@ -161,10 +223,16 @@ def _free_name(path: Path) -> Path:
     raise OutputExistsError(f"no free file name beside {path}")
 
 
+def _given_settings(args) -> dict:
+    """The settings fields the user set on the command line (the rest keep their defaults)."""
+    from .settings import OBJECTIVE_FIELDS, RUN_FIELDS
+
+    return {name: getattr(args, name) for name in OBJECTIVE_FIELDS + RUN_FIELDS if getattr(args, name, None) is not None}
+
+
 def _stylize(args) -> int:
-    from .features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-    from .images import _SAVE_FORMATS, save_image
-    from .optimize import StyleSettings
+    from .images import _SAVE_FORMATS, load_image, save_image
+    from .settings import make_settings
 
     output = Path(args.output).expanduser()
     if output.suffix.lower() not in _SAVE_FORMATS:
@@ -173,56 +241,50 @@ def _stylize(args) -> int:
         raise OutputExistsError(f"{output} already exists; add --force to replace it")
     if not output.parent.exists():
         raise SettingsError(f"output folder {output.parent} does not exist")
-    settings = StyleSettings(
-        content_layers=_split(args.content_layers) or DEFAULT_CONTENT_LAYERS,
-        style_layers=_split(args.style_layers) or DEFAULT_STYLE_LAYERS,
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        optimizer=args.optimizer, steps=args.steps, max_dim=args.size, init=args.init,
-        pooling=args.pooling, seed=args.seed,
-    ).validated()  # every option is checked before any work starts
+    settings = make_settings(**_given_settings(args))  # every option is checked before any work starts
+    run = settings.run
     for flag in ("preview_every", "checkpoint_every"):
         if getattr(args, flag) < 0:
             raise SettingsError(f"--{flag.replace('_', '-')} must be ≥ 0")
     checkpoint = checkpoint_path(output)
     resumed = load_checkpoint(checkpoint) if args.resume else None
 
-    from .images import load_image
+    from .optimize import StyleObjective, initial_image, run_optimizer, style_size
 
-    content = load_image(args.content, max_dim=settings.max_dim)
-    style = load_image(args.style, max_dim=settings.max_dim)
-
-    from .cost import estimate_cost, image_aspect
-    from .optimize import StyleObjective, initial_image, run_optimizer
+    content = load_image(args.content, max_dim=run.max_dim)
+    style = load_image(args.style, max_dim=style_size(run))
 
     done_steps, state, start = 0, None, None
     if resumed is not None:
         image, done_steps, saved, state = resumed
         if saved != _comparable(settings):
             raise SettingsError(f"--resume: {checkpoint} was made with different settings; use the same options")
-        if done_steps >= settings.steps:
-            raise SettingsError(f"--resume: the checkpoint already has all {settings.steps} steps")
+        if done_steps >= run.step_limit:
+            raise SettingsError(f"--resume: the checkpoint already has all {run.step_limit} steps")
         start = image[np.newaxis] if image.ndim == 3 else image
         if start.shape != content.shape:
             raise SettingsError("--resume: the checkpoint's image size differs from this run's")
-    remaining = settings.steps - done_steps
-    print(f"nst: {remaining} {settings.optimizer} steps at {content.shape[2]}×{content.shape[1]} px: "
-          f"{estimate_cost(settings.max_dim, remaining, settings.optimizer, image_aspect(content.shape))}",
-          file=sys.stderr, flush=True)
+    remaining = run.step_limit - done_steps
+    run_now = make_settings(run, **({"steps": remaining} if run.steps is not None else {"max_steps": remaining}),
+                            init=run.init if isinstance(run.init, str) else "content").run
+
+    from .cost import describe_run
+
+    print(f"nst: {describe_run(run_now, content.shape, settings.objective.compute_dtype)}", file=sys.stderr,
+          flush=True)
 
     interrupted = CtrlC()
     previous = signal.signal(signal.SIGINT, interrupted)
     bar = None
     try:
-        run_settings = StyleSettings(**{**settings.to_dict(), "steps": remaining, "init": settings.init
-                                    if isinstance(settings.init, str) else "content"}).validated()
-        objective = StyleObjective(content, style, run_settings)
+        objective = StyleObjective(content, style, settings.objective)
         if start is None:
-            start = initial_image(settings.init, content, style, settings.seed)
+            start = initial_image(run.init, content, style, run.seed)
         print("nst: running (Ctrl-C stops and keeps the best image)", file=sys.stderr, flush=True)
         if not args.quiet:
             from tqdm import tqdm
 
-            bar = tqdm(total=settings.steps, initial=done_steps, unit="step", desc="stylize", dynamic_ncols=True)
+            bar = tqdm(total=run.step_limit, initial=done_steps, unit="step", desc="stylize", dynamic_ncols=True)
 
         def callback(progress) -> bool:
             step = done_steps + progress.step
@@ -236,7 +298,7 @@ def _stylize(args) -> int:
                 save_checkpoint(checkpoint, progress.image, step, _comparable(settings), progress.state)
             return interrupted.count > 0
 
-        result = run_optimizer(objective, start, callback=callback, state=state)
+        result = run_optimizer(objective, start, run_now, callback=callback, state=state)
         if bar is not None:
             bar.close()
         # The handler stays until the image is saved: a second Ctrl-C during the save still
@@ -263,22 +325,27 @@ def _finish(args, output: Path, checkpoint: Path, content, result, interrupted) 
     save_image(image, target, overwrite=args.force)
     if args.checkpoint_every and not result.stopped_early and checkpoint.exists():
         checkpoint.unlink()  # finished: the checkpoint has served its purpose
-    how = "stopped early, best image so far" if result.stopped_early else "done"
-    print(f"nst: wrote {target} ({how}; loss {result.best_loss:.4g}, {result.seconds:.0f} s)")
+    if result.stop_reason == "diverged":
+        print(f"nst: error: {result.message}; the best image so far is in {target}", file=sys.stderr)
+        return 1
+    how = (f"stopped by Ctrl-C after {len(result.history)} steps: the best image so far" if interrupted.count
+           else result.message)
+    print(f"nst: wrote {target} ({how}; {result.seconds:.0f} s)")
     return 130 if interrupted.count else 0
 
 
 def _comparable(settings) -> dict:
     """The settings that must match for --resume (steps may differ only by what is left)."""
     data = settings.to_dict()
-    data.pop("steps", None)
+    for key in ("steps", "max_steps"):
+        data.pop(key, None)
     return data
 
 
 def _weights(args) -> int:
     from .weights import fetch_compact_weights, load_vgg19_weights
 
-    path = fetch_compact_weights(force=args.force, verbose=True)
+    path = fetch_compact_weights(force=args.force)
     weights = load_vgg19_weights()
     params = sum(k.size + b.size for k, b in weights.values())
     print(f"nst: VGG19 weights ready: {path} ({len(weights)} conv layers, {params:,} parameters)")

@@ -26,6 +26,8 @@ LBFGS_HISTORY = 20
 #: Fallback fit (bfloat16 convolutions, 2 cores): 0.92 s and 1.6 GB at 512×384.
 _FALLBACK = {"a": 0.92 / 196608, "b": 1.0, "c": 0.75e9, "d": 0.85e9 / 196608}
 SETUP_SECONDS = 6.0
+#: A whole stylize evaluation (all losses, the optimiser's bookkeeping) over the tuning pass alone.
+EVALUATION_OVERHEAD = 1.15
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,30 @@ def expected_steps(run) -> int:
     return run.step_limit
 
 
-def estimate_run(run, shape: Tuple[int, ...]) -> CostEstimate:
-    """The estimate for a validated :class:`~nstutils.settings.RunSettings` on an image ``[1, H, W, 3]``."""
-    from .tuning import measured_speed
+def measured_speed(compute_dtype: str) -> Optional[Tuple[float, float]]:
+    """``(pixels, seconds)`` of one full evaluation on this machine, from the dtype measurement, or None.
 
+    :mod:`nstutils.tuning` times a representative pass (convolutions up to ``block5_conv2``
+    and the Gram matrices, forward and input gradient); a whole ``stylize`` evaluation
+    costs :data:`EVALUATION_OVERHEAD` times that (measured), which is added here.
+    """
+    from .config import cache_dir
+    from .tuning import SHAPE, measured_seconds
+
+    seconds = measured_seconds(cache_dir() / "tuning.json", compute_dtype)
+    if seconds is None:
+        return None
+    return float(SHAPE[1] * SHAPE[2]), seconds * EVALUATION_OVERHEAD
+
+
+def estimate_run(run, shape: Tuple[int, ...], compute_dtype: str = "float32") -> CostEstimate:
+    """The estimate for a validated :class:`~nstutils.settings.RunSettings` on an image ``[1, H, W, 3]``,
+    whose objective computes in ``compute_dtype``."""
     return estimate_cost(max(shape[1], shape[2]), expected_steps(run), run.optimizer, image_aspect(shape),
-                         measured_speed())
+                         measured_speed(compute_dtype))
 
 
-def describe_run(run, shape: Tuple[int, ...]) -> str:
+def describe_run(run, shape: Tuple[int, ...], compute_dtype: str = "float32") -> str:
     """One line said before a run: its steps, size, and the time and memory it will take."""
     height, width = shape[1], shape[2]
     if run.adaptive:
@@ -112,4 +129,4 @@ def describe_run(run, shape: Tuple[int, ...]) -> str:
                       f"at most {run.step_limit})")
     else:
         steps_text = f"{run.step_limit} {run.optimizer} steps"
-    return f"{steps_text} at {width}×{height} px: {estimate_run(run, shape)}"
+    return f"{steps_text} at {width}×{height} px: {estimate_run(run, shape, compute_dtype)}"

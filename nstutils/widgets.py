@@ -27,24 +27,45 @@ def settings_from_controls(values: Dict[str, Any]) -> Dict[str, Any]:
     """Turn control values into ``stylize`` keyword arguments.
 
     Weights come from log sliders as powers of ten (``log_style_weight=-2`` → 1e-2);
-    layers from checkbox dicts ``{"conv1_1": True, ...}``. Raises
-    :class:`~nstutils.errors.SettingsError` (via validation) for impossible settings.
+    layers from checkbox dicts ``{"conv1_1": True, ...}``. Missing values take the
+    defaults of :mod:`nstutils.settings`. Raises :class:`~nstutils.errors.SettingsError`
+    for impossible settings.
     """
-    from .optimize import StyleSettings
+    from .settings import make_settings
 
-    style_layers = [name for name, on in values.get("style_layers", {}).items() if on]
-    content_layers = [name for name, on in values.get("content_layers", {}).items() if on]
-    settings = StyleSettings(
-        content_layers=content_layers, style_layers=style_layers,
-        content_weight=10.0 ** values.get("log_content_weight", 4.0),
-        style_weight=10.0 ** values.get("log_style_weight", -2.0),
-        tv_weight=values.get("tv_weight", 30.0), steps=int(values.get("steps", 100)),
-        max_dim=int(values.get("size", 256)), optimizer=values.get("optimizer", "lbfgs"),
-    ).validated()
-    return {"content_layers": settings.content_layers, "style_layers": settings.style_layers,
-            "content_weight": settings.content_weight, "style_weight": settings.style_weight,
-            "tv_weight": settings.tv_weight, "steps": settings.steps, "max_dim": settings.max_dim,
-            "optimizer": settings.optimizer}
+    overrides: Dict[str, Any] = {}
+    for key in ("style_layers", "content_layers"):
+        if key in values:
+            overrides[key] = [name for name, on in values[key].items() if on]
+    for key in ("content_weight", "style_weight"):
+        if f"log_{key}" in values:
+            overrides[key] = 10.0 ** values[f"log_{key}"]
+    for key, name in (("tv_weight", "tv_weight"), ("steps", "steps"), ("size", "max_dim"),
+                      ("optimizer", "optimizer"), ("init", "init")):
+        if key in values:
+            overrides[name] = values[key]
+    for key in ("steps", "max_dim"):
+        if key in overrides:
+            overrides[key] = int(overrides[key])
+    settings = make_settings(**overrides)
+    objective, run = settings.objective, settings.run
+    return {"content_layers": list(objective.content_layers), "style_layers": list(objective.style_layers),
+            "content_weight": objective.content_weight, "style_weight": objective.style_weight,
+            "tv_weight": objective.tv_weight, "steps": run.steps, "max_dim": run.max_dim,
+            "optimizer": run.optimizer, "init": run.init}
+
+
+def control_defaults() -> Dict[str, Any]:
+    """The Style Lab's starting control values, from the settings' defaults."""
+    from .settings import ObjectiveSettings, RunSettings
+    from .vgg19 import paper_layer_name
+
+    objective, run = ObjectiveSettings(), RunSettings()
+    return {"log_content_weight": float(np.log10(objective.content_weight)),
+            "log_style_weight": float(np.log10(objective.style_weight)), "tv_weight": objective.tv_weight,
+            "style_layers": {paper_layer_name(n) for n in objective.style_layers},
+            "content_layers": {paper_layer_name(n) for n in objective.content_layers},
+            "optimizer": run.optimizer, "init": run.init}
 
 
 def load_uploaded(value: Any) -> np.ndarray:
@@ -181,20 +202,22 @@ class StyleLab:
         self.style_choice = widgets.Dropdown(options=names, value=style, description="style")
         self.content_upload = widgets.FileUpload(accept="image/*", description="upload content")
         self.style_upload = widgets.FileUpload(accept="image/*", description="upload style")
+        defaults = control_defaults()
         slider = dict(continuous_update=False, readout_format=".1f")
-        self.log_content_weight = widgets.FloatSlider(value=4.0, min=0.0, max=8.0, step=0.5,
+        self.log_content_weight = widgets.FloatSlider(value=defaults["log_content_weight"], min=0.0, max=8.0, step=0.5,
                                                       description="log₁₀ content", **slider)
-        self.log_style_weight = widgets.FloatSlider(value=-2.0, min=-5.0, max=3.0, step=0.5,
+        self.log_style_weight = widgets.FloatSlider(value=defaults["log_style_weight"], min=-5.0, max=3.0, step=0.5,
                                                     description="log₁₀ style", **slider)
-        self.tv_weight = widgets.FloatSlider(value=30.0, min=0.0, max=200.0, step=5.0, description="TV weight",
+        self.tv_weight = widgets.FloatSlider(value=defaults["tv_weight"], min=0.0, max=200.0, step=5.0, description="TV weight",
                                              **slider)
         self.steps = widgets.IntSlider(value=steps, min=1, max=1000, step=1, description="steps",
                                        continuous_update=False)
         self.size = widgets.IntSlider(value=size, min=64, max=1024, step=32, description="size",
                                       continuous_update=False)
-        self.style_layers = {name: widgets.Checkbox(value=True, description=name, indent=False)
-                             for name in LAB_STYLE_LAYERS}
-        self.content_layers = {name: widgets.Checkbox(value=name == "conv5_2", description=name, indent=False)
+        self.style_layers = {name: widgets.Checkbox(value=name in defaults["style_layers"], description=name,
+                                                    indent=False) for name in LAB_STYLE_LAYERS}
+        self.content_layers = {name: widgets.Checkbox(value=name in defaults["content_layers"], description=name,
+                                                      indent=False)
                                for name in LAB_CONTENT_LAYERS}
         self.keep_colors = widgets.Checkbox(value=False, description="keep the photo's colours", indent=False)
         self.run_button = widgets.Button(description="Run", button_style="success", icon="play")
@@ -244,12 +267,14 @@ class StyleLab:
         except NSTError as exc:
             self.status.value = f"<span style='color:#b00'>⚠ {exc}</span>"
             return
-        from .cost import estimate_cost
+        from .cost import describe_run
+        from .settings import make_settings
 
         self._content = load_image(content, max_dim=options["max_dim"])
         self.run_button.disabled, self.stop_button.disabled = True, False
-        estimate = estimate_cost(options["max_dim"], options["steps"], options["optimizer"])
-        self.status.value = f"Running {options['steps']} steps at {options['max_dim']} px: {estimate}…"
+        settings = make_settings(**options)
+        plan = describe_run(settings.run, self._content.shape, settings.objective.compute_dtype)
+        self.status.value = f"Running {plan}…"
         self.runner.start(self._content, style, **options)
 
     def _shown(self, image):
@@ -277,9 +302,15 @@ class StyleLab:
             return
         self.preview.value = image_to_bytes(self._shown(result.image))
         self.loss_plot.value = loss_plot_png(result.history)
-        how = "stopped early" if result.stopped_early else "done"
-        self.status.value = (f"{how}: {len(result.history)} steps, best loss {result.best_loss:.4g}, "
-                             f"{result.seconds:.0f} s")
+        colour = "#b00" if result.stop_reason == "diverged" else "inherit"
+        self.status.value = (f"<span style='color:{colour}'>{_status_word(result)}: {result.message}, "
+                             f"{result.seconds:.0f} s</span>")
+
+
+def _status_word(result) -> str:
+    """One word for the status line: done, converged, stopped early or diverged."""
+    return {"finished": "done", "converged": "done (converged)", "diverged": "diverged"}.get(
+        result.stop_reason, "stopped early")
 
 
 class LayerExplorer:
@@ -317,13 +348,13 @@ class LayerExplorer:
             options = settings_from_controls({
                 "style_layers": {name: True for name in layers}, "content_layers": {"conv4_2": True},
                 "log_content_weight": np.log10(content_weight), "log_style_weight": np.log10(style_weight),
-                "tv_weight": 0.0, "steps": self.steps, "size": self.size})
+                "tv_weight": 0.0, "steps": self.steps, "size": self.size, "init": "noise"})
         except NSTError as exc:
             self.status.value = f"<span style='color:#b00'>⚠ {exc}</span>"
             return
         self.status.value = f"Running with {', '.join(layers) or 'no style layers'}…"
         self.run_button.disabled = True
-        self.runner.start(self.content, self.style, init="noise", **options)
+        self.runner.start(self.content, self.style, **options)
 
     def _finished(self, result, error) -> None:
         self.run_button.disabled = False
@@ -331,4 +362,4 @@ class LayerExplorer:
             self.status.value = f"<span style='color:#b00'>⚠ {error}</span>"
             return
         self.output.value = image_to_bytes(result.image)
-        self.status.value = f"done: loss {result.best_loss:.4g}"
+        self.status.value = f"{_status_word(result)}: {result.message}"

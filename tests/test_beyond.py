@@ -8,7 +8,8 @@ import pytest
 from nstutils.beyond import blend_styles, coarse_to_fine
 from nstutils.errors import SettingsError
 from nstutils.experiments import compare_optimizers, layer_ratio_grid, weights_for_ratio
-from nstutils.optimize import StyleObjective, StyleSettings, stylize
+from nstutils.optimize import StyleObjective, stylize
+from nstutils.settings import make_settings
 
 FAST = dict(compute_dtype="float32")
 
@@ -28,7 +29,7 @@ def test_blend_with_weight_one_is_the_single_style(tiny_content, tiny_style):
 
 
 def test_blended_targets_are_the_weighted_average(tiny_content, tiny_style):
-    objective = StyleObjective(tiny_content, tiny_style, StyleSettings(**FAST))
+    objective = StyleObjective(tiny_content, tiny_style, **FAST)
     a, b = objective.style_grams(tiny_style), objective.style_grams(tiny_content)
     objective.use_style_targets({k: 0.25 * a[k] + 0.75 * b[k] for k in a})
     np.testing.assert_allclose(objective.style_targets["block2_conv1"], 0.25 * a["block2_conv1"] + 0.75 * b["block2_conv1"],
@@ -41,7 +42,7 @@ def test_coarse_to_fine_beats_a_cold_start_with_the_same_budget(tiny_content, ti
     cold = stylize(tiny_content, tiny_style, max_dim=64, steps=10, **options)
     assert staged.image.shape == (48, 64, 3)
     assert [h["size"] for h in staged.history][0] == 32 and staged.history[-1]["size"] == 64
-    objective = StyleObjective(tiny_content, tiny_style, StyleSettings(**FAST))
+    objective = StyleObjective(tiny_content, tiny_style, **FAST)
     assert objective(staged.image[None])["total"] < objective(cold.image[None])["total"]
     with pytest.raises(SettingsError):
         coarse_to_fine(tiny_content, tiny_style, sizes=(64, 32))
@@ -52,7 +53,7 @@ def test_style_scale_changes_the_style_targets(tiny_content, tiny_style):
     large = stylize(tiny_content, tiny_style, style_scale=2.0, optimizer="adam", steps=2, max_dim=64, **FAST)
     assert not np.allclose(small.image, large.image)
     with pytest.raises(SettingsError, match="style_scale"):
-        StyleSettings(style_scale=0).validated()
+        make_settings(style_scale=0)
 
 
 def test_layer_ratio_grid_and_ratios(tiny_content, tiny_style):

@@ -9,7 +9,8 @@ import tensorflow as tf
 from nstutils.errors import SettingsError
 from nstutils.features import FeatureExtractor
 from nstutils.losses import gram_matrix
-from nstutils.optimize import StyleObjective, StyleSettings, stylize
+from nstutils.optimize import StyleObjective, stylize
+from nstutils.settings import ObjectiveSettings, make_settings
 
 TINY = dict(max_dim=64, compute_dtype="float32")
 
@@ -17,10 +18,13 @@ TINY = dict(max_dim=64, compute_dtype="float32")
 @pytest.mark.parametrize("optimizer, steps, factor", [("lbfgs", 40, 10.0), ("adam", 30, 2.0), ("gd", 30, 1.5)])
 def test_loss_falls(tiny_content, tiny_style, optimizer, steps, factor):
     result = stylize(tiny_content, tiny_style, optimizer=optimizer, steps=steps, **TINY)
-    start = StyleObjective(tiny_content, tiny_style, StyleSettings(compute_dtype="float32"))(tiny_content)
+    start = StyleObjective(tiny_content, tiny_style, ObjectiveSettings(compute_dtype="float32"))(tiny_content)
     assert len(result.history) >= 1
     assert start["total"] / result.best_loss > factor, (start["total"], result.best_loss)
-    assert result.best_loss == pytest.approx(min(result.losses("total")), rel=1e-6)
+    # the best image is the best of every scored image, the last step's included
+    assert result.best_loss <= min(result.losses("total")) * (1 + 1e-6)
+    assert result.best_loss == pytest.approx(StyleObjective(tiny_content, tiny_style, compute_dtype="float32")(
+        result.image[None])["total"], rel=1e-3)
     assert result.image.shape == (48, 64, 3) and result.image.dtype == np.float32
     assert 0.0 <= result.image.min() and result.image.max() <= 1.0
     for entry in result.history:
@@ -62,7 +66,7 @@ def test_keyboard_interrupt_returns_best_so_far(tiny_content, tiny_style):
 def test_objective_is_the_tensorflow_tutorials(tiny_content, tiny_style):
     """Default settings = the tutorial: mean-of-layers Gram MSE × 1e-2, content MSE × 1e4,
     tf.image.total_variation × 30. Recomputed here independently of nstutils.losses."""
-    objective = StyleObjective(tiny_content, tiny_style, StyleSettings(compute_dtype="float32"))
+    objective = StyleObjective(tiny_content, tiny_style, ObjectiveSettings(compute_dtype="float32"))
     image = np.clip(tiny_content + 0.05 * np.sin(np.arange(tiny_content.size)).reshape(tiny_content.shape),
                     0, 1).astype(np.float32)
     style_layers = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
@@ -85,7 +89,7 @@ def test_objective_is_the_tensorflow_tutorials(tiny_content, tiny_style):
 
 
 def test_gradient_matches_finite_difference(tiny_content, tiny_style):
-    objective = StyleObjective(tiny_content, tiny_style, StyleSettings(compute_dtype="float32"))
+    objective = StyleObjective(tiny_content, tiny_style, ObjectiveSettings(compute_dtype="float32"))
     rng = np.random.default_rng(0)
     image = np.clip(tiny_content + 0.1 * rng.normal(size=tiny_content.shape), 0.05, 0.95).astype(np.float32)
     _, grad = objective.value_and_gradient(image)
@@ -112,10 +116,55 @@ def test_gradient_matches_finite_difference(tiny_content, tiny_style):
 ])
 def test_bad_settings_fail_before_work(change, message):
     with pytest.raises(SettingsError, match=message):
-        StyleSettings(**change).validated()
+        make_settings(**change)
 
 
 def test_style_targets_are_grams_of_the_style_image(tiny_content, tiny_style):
-    objective = StyleObjective(tiny_content, tiny_style, StyleSettings(compute_dtype="float32"))
+    objective = StyleObjective(tiny_content, tiny_style, ObjectiveSettings(compute_dtype="float32"))
     features = FeatureExtractor(["conv3_1"])(tiny_style)["block3_conv1"]
     np.testing.assert_allclose(objective.style_targets["block3_conv1"], gram_matrix(features), rtol=1e-4)
+
+
+def test_every_run_reports_why_it_ended(tiny_content, tiny_style):
+    finished = stylize(tiny_content, tiny_style, optimizer="adam", steps=4, **TINY)
+    assert finished.stop_reason == "finished" and len(finished.history) == 4
+    assert finished.message.startswith("finished: 4 adam steps") and not finished.stopped_early
+
+
+def test_an_adaptive_run_stops_when_the_loss_stops_improving(tiny_content, tiny_style):
+    # a tolerance no step can meet: the run must end after one window, saying so
+    result = stylize(tiny_content, tiny_style, optimizer="adam", stop_window=3, stop_tolerance=0.9,
+                     max_steps=50, **TINY)
+    assert result.stop_reason == "converged" and len(result.history) == 4
+    assert "less than 90.00% over the last 3 steps" in result.message
+    # steps given explicitly: all of them, whatever the tolerance
+    fixed = stylize(tiny_content, tiny_style, optimizer="adam", steps=6, stop_window=3, stop_tolerance=0.9, **TINY)
+    assert fixed.stop_reason == "finished" and len(fixed.history) == 6
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_diverging_run_keeps_the_best_image_and_says_what_to_do(tiny_content, tiny_style, optimizer):
+    # float32 overflows to inf once the style term passes 3.4e38: a forced divergence
+    result = stylize(tiny_content, tiny_style, optimizer=optimizer, steps=5, style_weight=1e37, **TINY)
+    assert result.stop_reason == "diverged" and result.stopped_early
+    assert "Lower the style/content weights or the learning rate" in result.message
+    assert result.image.shape == (48, 64, 3) and np.isfinite(result.image).all()
+
+
+def test_unknown_settings_are_named_with_a_suggestion(tiny_content, tiny_style):
+    with pytest.raises(SettingsError, match="Did you mean 'style_weight'"):
+        stylize(tiny_content, tiny_style, style_wieght=1.0, **TINY)
+
+
+def test_defaults_live_in_one_place():
+    """stylize, the CLI and the Style Lab all start from the settings' own defaults."""
+    from nstutils.cli import build_parser
+    from nstutils.settings import ObjectiveSettings, RunSettings
+    from nstutils.widgets import control_defaults
+
+    args = build_parser().parse_args(["stylize", "a.jpg", "b.jpg", "-o", "c.jpg"])
+    assert all(getattr(args, name) is None for name in ("content_weight", "style_weight", "steps", "max_dim"))
+    assert "default: 0.01" in build_parser()._subparsers._group_actions[0].choices["stylize"].format_help()
+    defaults = control_defaults()
+    assert 10 ** defaults["log_style_weight"] == pytest.approx(ObjectiveSettings().style_weight)
+    assert defaults["optimizer"] == RunSettings().optimizer

@@ -18,7 +18,8 @@ from PIL import Image
 from nstutils import data, weights as W
 from nstutils.cli import _free_name, load_checkpoint, main
 from nstutils.errors import DataError, WeightsError
-from nstutils.optimize import StyleObjective, StyleSettings, run_optimizer
+from nstutils.optimize import StyleObjective, run_optimizer
+from nstutils.settings import RunSettings, make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 NST = [sys.executable, "-m", "nstutils.cli"]
@@ -46,7 +47,7 @@ def test_ctrl_c_saves_the_best_image_and_exits_130(tmp_path):
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "stopping after this step" in stderr and "Traceback" not in stderr
-    assert "stopped early" in stdout
+    assert "stopped by Ctrl-C" in stdout and "best image so far" in stdout
     assert Image.open(out).size == (64, 64)
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary files
 
@@ -67,15 +68,15 @@ def test_second_ctrl_c_exits_at_once(monkeypatch, capsys):
 
 
 def test_adam_resumed_from_its_state_matches_an_unbroken_run(tiny_content, tiny_style):
-    settings = StyleSettings(optimizer="adam", steps=6, compute_dtype="float32")
-    objective = StyleObjective(tiny_content, tiny_style, settings)
+    run = RunSettings(optimizer="adam", steps=6)
+    objective = StyleObjective(tiny_content, tiny_style, compute_dtype="float32")
     images = {}
 
     def keep(progress):
         images[progress.step] = progress.image.copy()
         return False
 
-    run_optimizer(objective, tiny_content, callback=keep)
+    run_optimizer(objective, tiny_content, run, callback=keep)
     straight = images[6]
     saved = {}
 
@@ -83,11 +84,11 @@ def test_adam_resumed_from_its_state_matches_an_unbroken_run(tiny_content, tiny_
         saved.update(image=progress.image.copy(), state={k: np.copy(v) for k, v in progress.state.items()})
         return progress.step == 3
 
-    run_optimizer(objective, tiny_content, callback=stop_at_three)
+    run_optimizer(objective, tiny_content, run, callback=stop_at_three)
     assert saved["state"]["t"] == 3
-    objective.settings = StyleSettings(optimizer="adam", steps=3, compute_dtype="float32").validated()
     images.clear()
-    run_optimizer(objective, saved["image"][None], callback=keep, state=saved["state"])
+    run_optimizer(objective, saved["image"][None], RunSettings(optimizer="adam", steps=3), callback=keep,
+                  state=saved["state"])
     np.testing.assert_allclose(images[3], straight, atol=1e-6)
 
 
@@ -101,7 +102,7 @@ def test_checkpoint_and_resume_through_the_cli(tmp_path, capsys):
     from nstutils import cli
 
     image = np.random.default_rng(0).uniform(size=(48, 48, 3)).astype(np.float32)
-    settings = StyleSettings(optimizer="adam", steps=4, max_dim=48).validated()
+    settings = make_settings(optimizer="adam", steps=4, max_dim=48)
     cli.save_checkpoint(tmp_path / "out.png.checkpoint.npz", image, 2, cli._comparable(settings),
                         {"m": np.zeros((1, 48, 48, 3), np.float32), "v": np.zeros((1, 48, 48, 3), np.float32), "t": 2})
     loaded_image, step, saved_settings, saved_state = load_checkpoint(tmp_path / "out.png.checkpoint.npz")

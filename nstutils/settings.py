@@ -1,0 +1,234 @@
+"""The settings of a style transfer, written once: what defines the objective, what defines a run.
+
+* :class:`ObjectiveSettings`: the loss being minimised (layers, weights, pooling, the
+  network and its arithmetic). Two runs with equal objective settings have comparable
+  losses.
+* :class:`RunSettings`: how it is minimised (optimiser, steps, size, start image, seed).
+* :class:`Settings`: both, as ``stylize`` takes them. ``Settings().replace(style_weight=1e-1,
+  steps=200)`` routes each field to its half and rejects unknown names.
+
+The command line (``nst stylize --style-weight ...``) and the widgets build their options
+from these fields and their defaults, so a default lives in exactly one place.
+Introduced in ``05_full_transfer``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from .config import pick
+from .errors import SettingsError
+from .features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from .images import MAX_DIM
+from .vgg19 import layer_names
+
+OPTIMIZERS = ("lbfgs", "adam", "gd")
+INITS = ("content", "color", "noise", "style")
+POOLINGS = ("max", "avg")
+TV_KINDS = ("l1", "l2")
+COMPUTE_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def _option(default: Any, help: str, kind: str = "", choices: Tuple[str, ...] = (), cli: bool = True):
+    """A settings field with what the CLI and the widgets need to offer it."""
+    return field(default=default, metadata={"help": help, "kind": kind, "choices": choices, "cli": cli})
+
+
+@dataclass(frozen=True)
+class ObjectiveSettings:
+    """What the optimisation minimises: ``content_weight·L_content + style_weight·L_style + tv_weight·L_tv``.
+
+    The defaults are the TensorFlow tutorial's objective (see :mod:`nstutils.losses` for
+    the normalisations).
+    """
+
+    content_layers: Tuple[str, ...] = _option(DEFAULT_CONTENT_LAYERS, "content layers, comma-separated (conv4_2 or "
+                                              "block4_conv2)", "layers")
+    style_layers: Tuple[str, ...] = _option(DEFAULT_STYLE_LAYERS, "style layers, comma-separated", "layers")
+    content_weight: float = _option(1e4, "weight of the content loss", "number")
+    style_weight: float = _option(1e-2, "weight of the style loss", "number")
+    tv_weight: float = _option(30.0, "weight of the total-variation loss (smoothness)", "number")
+    style_layer_weights: Optional[Tuple[float, ...]] = _option(None, "one weight w_l per style layer (default 1/L)",
+                                                               "numbers")
+    tv_kind: str = _option("l1", "total variation: l1 (absolute differences) or l2 (squared)", "choice", TV_KINDS)
+    pooling: str = _option("max", "VGG19 pooling: max (Keras, the tutorial) or avg (the paper)", "choice", POOLINGS)
+    weights: str = _option("compact", "VGG19 weights: compact, normalized (the paper's), imagenet or a file path")
+    compute_dtype: str = _option("auto", "convolution arithmetic: auto (measured), float32 or bfloat16", "choice",
+                                 COMPUTE_DTYPES)
+
+    def validated(self) -> "ObjectiveSettings":
+        """A copy with layer names normalised and ``auto`` resolved; SettingsError on bad values."""
+        content_layers = tuple(layer_names(self.content_layers))
+        style_layers = tuple(layer_names(self.style_layers))
+        if not content_layers and not style_layers:
+            raise SettingsError("give at least one content or style layer")
+        weights = {name: _non_negative(name, getattr(self, name)) for name in ("content_weight", "style_weight",
+                                                                                "tv_weight")}
+        layer_weights = self.style_layer_weights
+        if layer_weights is not None:
+            from .losses import resolve_layer_weights as resolve
+
+            resolved = resolve(list(style_layers), layer_weights)
+            layer_weights = tuple(resolved[k] for k in style_layers)
+        _choice("tv_kind", self.tv_kind, TV_KINDS)
+        _choice("pooling", self.pooling, POOLINGS)
+        _choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
+        compute_dtype = self.compute_dtype
+        if compute_dtype == "auto":
+            from .features import fast_compute_dtype
+
+            compute_dtype = fast_compute_dtype()
+        if not isinstance(self.weights, str) or not self.weights:
+            raise SettingsError(f"weights must be a source name or a file path, got {self.weights!r}")
+        return replace(self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
+                       compute_dtype=compute_dtype, **weights)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the objective is minimised. ``steps=None`` means "until it stops improving" (see ``stop_tolerance``)."""
+
+    optimizer: str = _option("lbfgs", "lbfgs (fastest to a given loss), adam (the tutorial's) or gd", "choice",
+                             OPTIMIZERS)
+    steps: Optional[int] = _option(None, "optimiser steps; default: until the loss stops improving, at most "
+                                   "max_steps", "int")
+    max_dim: Optional[int] = _option(None, "long side of the result in pixels (default 512; 128 in fast mode)", "int")
+    init: Any = _option("content", "start image: content (the photo), color (the photo in the painting's colours), "
+                        "noise or style", "choice", INITS)
+    seed: int = _option(0, "random seed (noise start)", "int")
+    learning_rate: float = _option(0.02, "step size for adam and gd", "number")
+    style_scale: float = _option(1.0, "size of the painting relative to the result (2 = strokes twice as big)",
+                                 "number")
+    stop_tolerance: float = _option(2e-3, "with steps unset: stop when the best loss improved by less than this "
+                                    "fraction over the last stop_window steps", "number")
+    stop_window: int = _option(50, "steps over which stop_tolerance is measured", "int")
+    max_steps: Optional[int] = _option(None, "cap on steps when steps is unset (default 1000 lbfgs, 3000 adam/gd)",
+                                       "int")
+
+    def validated(self) -> "RunSettings":
+        """A copy with defaults filled in; SettingsError on bad values."""
+        optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
+        steps = None if self.steps is None else _whole("steps", self.steps, 1)
+        max_steps = default_max_steps(optimizer) if self.max_steps is None else _whole("max_steps", self.max_steps, 1)
+        max_dim = default_size() if self.max_dim is None else self.max_dim
+        if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or not 16 <= max_dim <= MAX_DIM:
+            raise SettingsError(f"size (max_dim) must be a whole number from 16 to {MAX_DIM}, got {max_dim!r}")
+        if isinstance(self.init, str):
+            _choice("init", self.init, INITS)
+        learning_rate = _non_negative("learning_rate", self.learning_rate)
+        if learning_rate == 0:
+            raise SettingsError("learning_rate must be > 0")
+        style_scale = _non_negative("style_scale", self.style_scale)
+        if not 0.05 <= style_scale <= 8:
+            raise SettingsError(f"style_scale must be a number from 0.05 to 8, got {self.style_scale!r}")
+        return replace(self, optimizer=optimizer, steps=steps, max_steps=max_steps, max_dim=int(max_dim),
+                       seed=_whole("seed", self.seed, 0), learning_rate=learning_rate, style_scale=style_scale,
+                       stop_tolerance=_non_negative("stop_tolerance", self.stop_tolerance),
+                       stop_window=_whole("stop_window", self.stop_window, 1))
+
+    @property
+    def step_limit(self) -> int:
+        """The most steps this run may take: ``steps`` if given, else ``max_steps``."""
+        return self.steps if self.steps is not None else (self.max_steps or default_max_steps(self.optimizer))
+
+    @property
+    def adaptive(self) -> bool:
+        """True when the run stops by itself once the loss stops improving (``steps`` unset)."""
+        return self.steps is None and self.stop_tolerance > 0
+
+
+def default_max_steps(optimizer: str = "lbfgs") -> int:
+    """Cap on steps of an adaptive run: 1,000 for L-BFGS, 3,000 for Adam and gd; 10 in fast mode."""
+    return pick({"lbfgs": 1000}.get(optimizer, 3000), 10)
+
+
+def default_size() -> int:
+    """Long side in pixels: 512 normally, 128 in fast mode."""
+    return pick(512, 128)
+
+
+OBJECTIVE_FIELDS = tuple(f.name for f in fields(ObjectiveSettings))
+RUN_FIELDS = tuple(f.name for f in fields(RunSettings))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Objective + run settings: what :func:`~nstutils.optimize.stylize` takes."""
+
+    objective: ObjectiveSettings = ObjectiveSettings()
+    run: RunSettings = RunSettings()
+
+    def replace(self, **overrides: Any) -> "Settings":
+        """A copy with fields of either half changed; unknown names raise SettingsError."""
+        objective = {k: v for k, v in overrides.items() if k in OBJECTIVE_FIELDS}
+        run = {k: v for k, v in overrides.items() if k in RUN_FIELDS}
+        unknown = [k for k in overrides if k not in objective and k not in run]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], OBJECTIVE_FIELDS + RUN_FIELDS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise SettingsError(f"unknown setting {unknown[0]!r}.{hint} Settings: "
+                                f"{', '.join(OBJECTIVE_FIELDS + RUN_FIELDS)}")
+        return Settings(replace(self.objective, **objective), replace(self.run, **run))
+
+    def validated(self) -> "Settings":
+        return Settings(self.objective.validated(), self.run.validated())
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Every field, flat, JSON-friendly (an image given as ``init`` is recorded as ``"image"``)."""
+        data = {**asdict(self.objective), **asdict(self.run)}
+        if not isinstance(self.run.init, str):
+            data["init"] = "image"
+        for key, value in data.items():
+            if isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+
+def make_settings(settings: Settings | ObjectiveSettings | RunSettings | None = None, **overrides: Any) -> Settings:
+    """``settings`` (either half, both, or None for the defaults) with ``overrides``, validated."""
+    if settings is None:
+        base = Settings()
+    elif isinstance(settings, Settings):
+        base = settings
+    elif isinstance(settings, ObjectiveSettings):
+        base = Settings(objective=settings)
+    elif isinstance(settings, RunSettings):
+        base = Settings(run=settings)
+    else:
+        raise SettingsError(f"settings must be Settings, ObjectiveSettings or RunSettings, got "
+                            f"{type(settings).__name__}")
+    for key in ("content_layers", "style_layers"):
+        if isinstance(overrides.get(key), str):
+            overrides[key] = (overrides[key],)
+        elif overrides.get(key) is not None:
+            overrides[key] = tuple(overrides[key])
+    if overrides.get("style_layer_weights") is not None and not isinstance(overrides["style_layer_weights"], dict):
+        overrides["style_layer_weights"] = tuple(overrides["style_layer_weights"])
+    return base.replace(**overrides).validated()
+
+
+def _non_negative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise SettingsError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(f"{name} must be a finite number ≥ 0, got {value}")
+    return float(value)
+
+
+def _whole(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SettingsError(f"{name} must be a whole number ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def _choice(name: str, value: Any, choices: Tuple[str, ...]) -> str:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise SettingsError(f"unknown {name} {value!r}.{hint} Choose from {', '.join(choices)}")
+    return value

@@ -1,0 +1,212 @@
+"""Choose the convolution arithmetic by measuring it, not by reading CPU flags.
+
+bfloat16 convolutions are about 1.8× faster than float32 on a CPU with AVX512-BF16 (or
+AMX), slower on one without, and on a GPU it depends on the card. So the ``"auto"``
+choice times one loss + gradient evaluation of a representative VGG19 pass (the
+extractor up to ``block5_conv2`` with the tutorial's style and content layers, on a
+``1×192×256×3`` image, forward and input gradient) in both dtypes on the device
+TensorFlow will use, and picks bfloat16 only when it is at least ``MIN_SPEEDUP`` times
+faster. The answer is cached in a small JSON file keyed by the CPU model, the device,
+the TensorFlow version and the thread count, so it is measured once per machine (a few
+seconds; the first call also builds two extractors).
+
+This module reads no environment variables: callers (``nstutils.config``) pass the
+cache path and any override.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+log = logging.getLogger(__name__)
+
+#: bfloat16 must be at least this many times faster than float32 to be chosen.
+MIN_SPEEDUP = 1.15
+#: The representative input: batch, height, width, channels.
+SHAPE = (1, 192, 256, 3)
+#: Timed repeats after one warm-up call; the median is kept.
+REPEATS = 3
+#: Layers of the representative pass (the tutorial's style layers and content layer).
+LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1", "block5_conv2")
+CACHE_VERSION = 1
+
+
+def cpu_model() -> str:
+    """The CPU model string: ``model name`` from /proc/cpuinfo, else ``platform.processor()``."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def default_device() -> str:
+    """``"/GPU:0"`` when TensorFlow sees a GPU, else ``"/CPU:0"``."""
+    import tensorflow as tf
+
+    return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
+
+
+def device_name(device: str) -> str:
+    """A stable description of ``device`` for the cache key (the GPU's model when TensorFlow knows it)."""
+    import tensorflow as tf
+
+    kind = "GPU" if "GPU" in device.upper() else "CPU"
+    if kind == "GPU":
+        gpus = tf.config.list_physical_devices("GPU")
+        index = int(device.rsplit(":", 1)[-1]) if device.rsplit(":", 1)[-1].isdigit() else 0
+        if index < len(gpus):
+            try:
+                details = tf.config.experimental.get_device_details(gpus[index])
+                return f"GPU:{details.get('device_name', index)}"
+            except Exception:  # noqa: BLE001 - details are optional
+                pass
+        return f"GPU:{index}"
+    return "CPU"
+
+
+def thread_count() -> int:
+    """The intra-op threads TensorFlow will use (its setting, else the CPUs this process may run on)."""
+    import tensorflow as tf
+
+    configured = tf.config.threading.get_intra_op_parallelism_threads()
+    if configured:
+        return int(configured)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cache_key(cpu: str, device: str, tf_version: str, threads: int) -> str:
+    """The cache key: ``cpu | device | tensorflow version | threads``."""
+    return f"{cpu} | {device} | tf {tf_version} | {threads} threads"
+
+
+def time_evaluation(dtype: str, device: str, shape: Sequence[int] = SHAPE, repeats: int = REPEATS,
+                    timer: Callable[[], float] = time.perf_counter) -> float:
+    """Median seconds of one loss + input-gradient evaluation of the representative pass in ``dtype``."""
+    import numpy as np
+    import tensorflow as tf
+
+    from .features import FeatureExtractor
+    from .losses import gram_matrix
+
+    with tf.device(device):
+        extractor = FeatureExtractor(list(LAYERS), compute_dtype=dtype)
+        image = tf.constant(np.random.default_rng(0).uniform(0, 1, size=tuple(shape)).astype(np.float32))
+
+        @tf.function
+        def evaluate(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                features = extractor(x)
+                loss = tf.add_n([tf.reduce_mean(tf.square(gram_matrix(features[k]))) for k in LAYERS[:-1]])
+                loss += tf.reduce_mean(tf.square(features[LAYERS[-1]]))
+            return loss, tape.gradient(loss, x)
+
+        evaluate(image)[1].numpy()  # trace and warm up
+        seconds = []
+        for _ in range(max(1, repeats)):
+            start = timer()
+            evaluate(image)[1].numpy()
+            seconds.append(timer() - start)
+    return float(statistics.median(seconds))
+
+
+def _read(cache_path: Path) -> Dict:
+    try:
+        data = json.loads(Path(cache_path).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("version") == CACHE_VERSION and isinstance(data.get("entries"), dict):
+            return data
+    except (OSError, ValueError):
+        pass
+    return {"version": CACHE_VERSION, "entries": {}}
+
+
+def _write(cache_path: Path, key: str, entry: Dict) -> None:
+    cache_path = Path(cache_path)
+    data = _read(cache_path)  # re-read: keep what another process wrote meanwhile
+    data["entries"][key] = entry
+    try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, cache_path)
+    except OSError as error:  # a read-only cache only costs a re-measurement next time
+        log.warning("could not write the compute dtype cache %s: %s", cache_path, error)
+
+
+def choose(seconds: Dict[str, float], min_speedup: float = MIN_SPEEDUP) -> str:
+    """``"bfloat16"`` when it took at most ``1/min_speedup`` of float32's time, else ``"float32"``."""
+    bf16, fp32 = seconds.get("bfloat16"), seconds.get("float32")
+    if bf16 is None or fp32 is None or not bf16 > 0:
+        return "float32"
+    return "bfloat16" if fp32 / bf16 >= min_speedup else "float32"
+
+
+def measured_compute_dtype(cache_path: Path, device: Optional[str] = None, *, min_speedup: float = MIN_SPEEDUP,
+                           shape: Sequence[int] = SHAPE, repeats: int = REPEATS, refresh: bool = False) -> str:
+    """``"bfloat16"`` or ``"float32"``: whichever evaluates the network faster on ``device``, measured once.
+
+    ``device`` defaults to the one TensorFlow will use (:func:`default_device`). The
+    result and both timings are cached in ``cache_path`` (JSON) under
+    :func:`cache_key`; later calls read it (``refresh=True`` measures again). If
+    bfloat16 fails on the device, float32 is chosen; if float32 itself cannot be timed,
+    float32 is returned and nothing is cached.
+    """
+    import tensorflow as tf
+
+    device = device or default_device()
+    key = cache_key(cpu_model(), device_name(device), tf.__version__, thread_count())
+    if not refresh:
+        entry = _read(Path(cache_path))["entries"].get(key)
+        if isinstance(entry, dict) and entry.get("compute_dtype") in ("float32", "bfloat16"):
+            return entry["compute_dtype"]
+    seconds: Dict[str, float] = {}
+    errors: Dict[str, str] = {}
+    for dtype in ("float32", "bfloat16"):
+        try:
+            seconds[dtype] = time_evaluation(dtype, device, shape=shape, repeats=repeats)
+        except Exception as error:  # noqa: BLE001 - an unsupported dtype must not break stylize
+            errors[dtype] = f"{type(error).__name__}: {error}"[:300]
+    if "float32" not in seconds:
+        log.warning("could not time the float32 pass (%s); using float32 without caching", errors.get("float32"))
+        return "float32"
+    chosen = choose(seconds, min_speedup)
+    entry = {"compute_dtype": chosen, "seconds": seconds, "speedup": (seconds["float32"] / seconds["bfloat16"]
+                                                                      if seconds.get("bfloat16") else None),
+             "min_speedup": min_speedup, "shape": list(shape), "repeats": repeats,
+             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if errors:
+        entry["errors"] = errors
+    _write(Path(cache_path), key, entry)
+    log.info("compute dtype measured on %s: float32 %.3f s, bfloat16 %s -> %s", key, seconds["float32"],
+             f"{seconds['bfloat16']:.3f} s" if "bfloat16" in seconds else "failed", chosen)
+    return chosen
+
+
+def measured_seconds(cache_path: Path, dtype: str, device: Optional[str] = None) -> Optional[float]:
+    """Seconds of one representative evaluation in ``dtype`` measured earlier on this machine, or None.
+
+    Reads the cache only (never measures); :mod:`nstutils.cost` scales it to a run's size.
+    """
+    import tensorflow as tf
+
+    device = device or default_device()
+    entry = _read(Path(cache_path))["entries"].get(cache_key(cpu_model(), device_name(device), tf.__version__,
+                                                             thread_count()))
+    if isinstance(entry, dict):
+        value = entry.get("seconds", {}).get(dtype)
+        return float(value) if isinstance(value, (int, float)) and value > 0 else None
+    return None

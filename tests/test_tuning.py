@@ -1,0 +1,117 @@
+"""The measured bfloat16-or-float32 choice: decision rule, cache key and cache file, one real quick run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nstutils import tuning
+
+
+@pytest.fixture
+def fake_timer(monkeypatch):
+    """Replace the real timing by fixed seconds per dtype and count the calls."""
+    calls = []
+    seconds = {"float32": 1.0, "bfloat16": 0.5}
+
+    def fake(dtype, device, shape=tuning.SHAPE, repeats=tuning.REPEATS, timer=None):
+        calls.append((dtype, device, tuple(shape)))
+        value = seconds[dtype]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    monkeypatch.setattr(tuning, "time_evaluation", fake)
+    monkeypatch.setattr(tuning, "cpu_model", lambda: "Test CPU 9000")
+    monkeypatch.setattr(tuning, "thread_count", lambda: 2)
+    return seconds, calls
+
+
+@pytest.mark.parametrize("fp32, bf16, expected", [
+    (1.0, 0.5, "bfloat16"),    # 2x faster
+    (1.0, 0.85, "bfloat16"),   # 1.18x: just over the 1.15x bar
+    (1.0, 0.9, "float32"),     # 1.11x: not worth the noise
+    (1.0, 1.6, "float32"),     # emulated bfloat16 (no native support) is slower
+])
+def test_choice_by_speedup(tmp_path, fake_timer, fp32, bf16, expected):
+    seconds, calls = fake_timer
+    seconds.update(float32=fp32, bfloat16=bf16)
+    cache = tmp_path / "tuning.json"
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == expected
+    assert sorted(d for d, _, _ in calls) == ["bfloat16", "float32"]
+    data = json.loads(cache.read_text())
+    key = tuning.cache_key("Test CPU 9000", "CPU", __import__("tensorflow").__version__, 2)
+    entry = data["entries"][key]
+    assert entry["compute_dtype"] == expected
+    assert entry["seconds"] == {"float32": fp32, "bfloat16": bf16}
+
+
+def test_cache_is_read_and_keyed(tmp_path, fake_timer, monkeypatch):
+    seconds, calls = fake_timer
+    cache = tmp_path / "sub" / "tuning.json"
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert len(calls) == 2
+    seconds.update(bfloat16=5.0)  # a second call must not measure again
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert len(calls) == 2
+    # another thread count is another key: measured again, both entries kept
+    monkeypatch.setattr(tuning, "thread_count", lambda: 8)
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32"
+    assert len(calls) == 4
+    assert len(json.loads(cache.read_text())["entries"]) == 2
+    # refresh measures again
+    monkeypatch.setattr(tuning, "thread_count", lambda: 2)
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0", refresh=True) == "float32"
+    assert len(calls) == 6
+
+
+def test_cache_key_fields():
+    key = tuning.cache_key("AMD EPYC", "CPU", "2.21.0", 2)
+    assert all(part in key for part in ("AMD EPYC", "CPU", "2.21.0", "2"))
+    assert key != tuning.cache_key("AMD EPYC", "GPU:Tesla T4", "2.21.0", 2)
+    assert tuning.cpu_model()  # never empty
+
+
+def test_corrupt_cache_is_remeasured(tmp_path, fake_timer):
+    _, calls = fake_timer
+    cache = tmp_path / "tuning.json"
+    cache.write_text("{not json")
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert len(calls) == 2
+    assert json.loads(cache.read_text())["version"] == tuning.CACHE_VERSION
+
+
+def test_bfloat16_failure_falls_back_to_float32(tmp_path, fake_timer):
+    seconds, _ = fake_timer
+    seconds["bfloat16"] = RuntimeError("no bfloat16 conv kernel")
+    cache = tmp_path / "tuning.json"
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32"
+    entry = next(iter(json.loads(cache.read_text())["entries"].values()))
+    assert "bfloat16" in entry["errors"]
+
+
+def test_float32_failure_is_not_cached(tmp_path, fake_timer):
+    seconds, _ = fake_timer
+    seconds["float32"] = RuntimeError("broken")
+    cache = tmp_path / "tuning.json"
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32"
+    assert not cache.exists()
+
+
+def test_choose_rule():
+    assert tuning.choose({"float32": 1.0, "bfloat16": 0.8}) == "bfloat16"
+    assert tuning.choose({"float32": 1.0, "bfloat16": 0.9}) == "float32"
+    assert tuning.choose({"float32": 1.0}) == "float32"
+    assert tuning.choose({"float32": 1.0, "bfloat16": 0.9}, min_speedup=1.1) == "bfloat16"
+
+
+def test_real_quick_measurement(tmp_path):
+    """A real timing at a tiny size: a valid answer, both timings cached, the second call reads the cache."""
+    cache = tmp_path / "tuning.json"
+    chosen = tuning.measured_compute_dtype(cache, shape=(1, 32, 48, 3), repeats=1)
+    assert chosen in ("float32", "bfloat16")
+    (entry,) = json.loads(cache.read_text())["entries"].values()
+    assert entry["compute_dtype"] == chosen
+    assert entry["seconds"]["float32"] > 0 and entry["seconds"]["bfloat16"] > 0
+    assert tuning.measured_compute_dtype(cache, shape=(1, 32, 48, 3), repeats=1) == chosen

@@ -100,3 +100,32 @@ def show_grid(images: Mapping, row_labels: Sequence[str], column_labels: Sequenc
             ax.set_ylabel(row_labels[row], fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, log: bool = True, xlabel: str = "step",
+                ylabel: str = "total loss"):
+    """Plot several named loss curves against the step on one axes, e.g. a hand-written loop vs ``stylize``.
+
+    ``curves`` maps a label to a sequence of numbers (a list of losses, an array,
+    ``result.losses("total")``); curve ``k`` is drawn at steps ``1 … len(curve)``. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if not curves:
+        raise ValueError("plot_curves needs at least one curve")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    for label, values in curves.items():
+        ys = np.asarray(values, dtype=np.float64).ravel()
+        if ys.size == 0:
+            raise ValueError(f"curve {label!r} is empty")
+        ax.plot(np.arange(1, ys.size + 1), ys, label=label)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    return fig

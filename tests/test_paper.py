@@ -1,0 +1,144 @@
+"""The paper's settings and figure functions, at tiny sizes (structure, not the findings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nstutils import paper
+from nstutils.errors import SettingsError
+from nstutils.experiments import weights_for_ratio
+from nstutils.settings import make_settings
+
+TINY = {"max_dim": 48, "steps": 3, "compute_dtype": "float32"}
+TWO_STACKS = (("conv1_1",), paper.PAPER_STYLE_LAYERS)
+
+
+def _is_image(image, shape=None):
+    image = np.asarray(image)
+    ok = image.ndim == 3 and image.shape[-1] == 3 and image.dtype == np.float32 and max(image.shape[:2]) == 48
+    ok = ok and np.isfinite(image).all() and 0 <= image.min() and image.max() <= 1
+    return ok and (shape is None or image.shape == shape)
+
+
+def _bool_findings(result):
+    return isinstance(result["findings"], dict) and result["findings"] and \
+        all(isinstance(v, bool) for v in result["findings"].values())
+
+
+def test_paper_options_are_the_papers_setup():
+    options = paper.paper_options(1e-3, (48, 64))
+    assert options["pooling"] == "avg" and options["tv_weight"] == 0.0
+    assert options["init"] == "noise" and options["optimizer"] == "lbfgs"
+    assert options["content_layers"] == ("block4_conv2",)
+    assert options["style_layers"] == ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                                       "block5_conv1")
+    scale = paper.PAPER_RATIO_SCALE
+    assert options["content_weight"] == pytest.approx(weights_for_ratio(1e-3 * scale, (48, 64), "conv4_2")[0])
+    assert options["style_weight"] == 1.0
+    assert options["content_weight"] == pytest.approx(2 * 6 * 8 * 512 * 1e-3 * scale)
+    literal = paper.paper_options(1e-3, (48, 64), ratio_scale=1.0)
+    assert (literal["content_weight"], literal["style_weight"]) == weights_for_ratio(1e-3, (48, 64), "conv4_2")
+    with pytest.raises(SettingsError, match="ratio"):
+        paper.paper_options(0.0, (48, 64))
+    assert paper.paper_options(1e-2, (48, 64))["content_weight"] == pytest.approx(10 * options["content_weight"])
+    assert paper.paper_options(1e-3, (1, 48, 64, 3))["content_weight"] == options["content_weight"]
+    assert options["weights"] == "normalized"
+    assert paper.PAPER_STYLE_LAYER_WEIGHT == pytest.approx(0.2)
+    assert paper.PAPER_CONTENT_LAYER == "conv4_2" and paper.PAPER_RATIOS == (1e-5, 1e-4, 1e-3, 1e-2)
+    settings = make_settings(**paper.paper_options(1e-4, (48, 64), max_dim=48, steps=2, seed=3,
+                                                       compute_dtype="float32"))
+    assert settings.objective.pooling == "avg" and settings.run.seed == 3 and settings.run.steps == 2
+    assert settings.objective.style_layer_weights is None  # stylize's default: w_l = 1/L = 1/5
+    other = paper.paper_options(1e-3, (48, 64), content_layer="conv2_2", init="content")
+    assert other["content_layers"] == ("block2_conv2",) and other["init"] == "content"
+    assert other["content_weight"] == pytest.approx(weights_for_ratio(1e-3 * scale, (48, 64), "conv2_2")[0])
+
+
+def test_measures(tiny_content, tiny_style):
+    photo = tiny_content[0]
+    assert paper.detail_correlation(photo, photo) == pytest.approx(1.0)
+    noise = np.random.default_rng(0).uniform(size=photo.shape).astype(np.float32)
+    assert abs(paper.detail_correlation(noise, photo)) < 0.3
+    assert paper.rms_distance(photo, photo) == 0 and paper.rms_distance(noise, photo) > 0.1
+    assert paper.content_distance(photo, photo) == pytest.approx(0.0, abs=1e-9)
+    assert paper.content_distance(tiny_style, tiny_content) > 0.05
+    with pytest.raises(SettingsError, match="differ in shape"):
+        paper.detail_correlation(photo[:20], photo)
+
+
+def test_content_reconstructions():
+    result = paper.content_reconstructions("tubingen", layers=("conv1_2", "conv5_2"), **TINY)
+    assert result["layers"] == ["conv1_2", "conv5_2"] and _is_image(result["photo"])
+    assert set(result["images"]) == set(result["pixel_error"]) == set(result["detail"]) == {"conv1_2", "conv5_2"}
+    assert all(_is_image(image, result["photo"].shape) for image in result["images"].values())
+    assert _bool_findings(result)
+
+
+def test_style_reconstructions():
+    result = paper.style_reconstructions("starry_night", stacks=TWO_STACKS, **TINY)
+    assert result["labels"] == ["conv1_1", "+conv5_1"]
+    assert all(_is_image(result["images"][label]) for label in result["labels"])
+    assert all(np.isfinite(result["style_loss"][label]) and result["layout_error"][label] > 0
+               for label in result["labels"])
+
+
+def test_style_gallery():
+    result = paper.style_gallery("tubingen", styles=("shipwreck", "the_scream"), **TINY)
+    assert result["styles"] == ["shipwreck", "the_scream"]
+    assert result["ratios"] == {"shipwreck": 1e-3, "the_scream": 5e-3}
+    assert all(_is_image(result["images"][s], result["content"].shape) for s in result["styles"])
+    assert set(result["losses"]["shipwreck"]) == {"total", "content", "style"}
+    assert all(result["content_distance"][s] > 0 for s in result["styles"])
+    assert set(paper.GALLERY_RATIOS) >= {"shipwreck", "starry_night", "the_scream"}
+    with pytest.raises(SettingsError, match="no α/β"):
+        paper.style_gallery("tubingen", styles=("astronaut",), **TINY)
+
+
+def test_ratio_grid():
+    result = paper.ratio_grid("tubingen", "starry_night", stacks=TWO_STACKS, ratios=(1e-5, 1e-2), **TINY)
+    assert result["ratios"] == [1e-5, 1e-2] and len(result["stacks"]) == 2
+    scale = paper.PAPER_RATIO_SCALE
+    assert result["effective_ratios"] == pytest.approx([1e-5 * scale, 1e-2 * scale])
+    assert set(result["images"]) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert result["content_distance"].shape == (2, 2) and np.all(result["content_distance"] > 0)
+    assert _bool_findings(result) and set(result["findings"]) == {"content_falls_with_ratio",
+                                                                   "largest_ratio_closest"}
+    # the same noise start in every cell: with 3 steps the cells still share much of it
+    assert all(_is_image(image) for image in result["images"].values())
+
+
+def test_content_layer_comparison():
+    result = paper.content_layer_comparison("tubingen", "starry_night", **TINY)
+    assert result["layers"] == ["conv2_2", "conv4_2"]
+    assert all(-1 <= result["detail"][layer] <= 1 and result["blurred_error"][layer] >= 0
+               for layer in result["layers"])
+    assert all(_is_image(result["images"][layer]) for layer in result["layers"])
+    assert _bool_findings(result)
+
+
+def test_initialization_comparison():
+    result = paper.initialization_comparison("tubingen", "starry_night", seeds=(0, 1), **TINY)
+    assert result["starts"] == ["photo", "painting", "noise 0", "noise 1"]
+    distance = result["distance"]
+    assert distance.shape == (4, 4) and np.allclose(distance, distance.T) and np.all(np.diag(distance) == 0)
+    assert distance[2, 3] > 0  # two seeds, two images
+    assert all(np.isfinite(result["losses"][s]) and _is_image(result["images"][s]) for s in result["starts"])
+    assert set(result["to_photo"]) == set(result["starts"])
+    assert _bool_findings(result) and set(result["findings"]) == {"noise_losses_similar", "noise_images_differ",
+                                                                   "photo_start_keeps_photo"}
+
+
+def test_photorealistic():
+    result = paper.photorealistic("tubingen", "chelsea", **TINY)
+    assert _is_image(result["image"], result["content"].shape) and _is_image(result["style"])
+    assert result["ratio"] == 1e-2 and result["content_distance"] > 0
+    assert set(result["mean_color"]) == {"content", "style", "result"}
+    assert _bool_findings(result)
+
+
+def test_sizes_are_required():
+    with pytest.raises(SettingsError, match="max_dim and steps"):
+        paper.photorealistic("tubingen", "chelsea", max_dim=None, steps=3)

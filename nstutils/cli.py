@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     wt = sub.add_parser("weights", help="download, check and cache the VGG19 weights")
     wt.add_argument("--force", action="store_true", help="fetch again even if cached")
 
+    nb = sub.add_parser("notebooks", help="course notebooks: check or clean their outputs, write student versions")
+    nb.add_argument("action", choices=("check", "clean", "student"),
+                    help="check: fail on outputs; clean: strip them; student: write versions without solutions")
+    nb.add_argument("folder", type=Path, help="the notebooks' folder")
+    nb.add_argument("out", type=Path, nargs="?", help="student: where to write the student notebooks")
+
     im = sub.add_parser("images", help="list the course images (with --fetch, download them)")
     im.add_argument("--fetch", action="store_true", help="download every course image into the cache")
     return parser
@@ -97,7 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "stylize":
             _import_tensorflow_quietly()
-        return {"stylize": _stylize, "weights": _weights, "images": _images}[args.command](args)
+        return {"stylize": _stylize, "weights": _weights, "images": _images, "notebooks": _notebooks}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
@@ -364,6 +370,34 @@ def _images(args) -> int:
     for name in SKIMAGE_PHOTOS:
         print(f"{name:16} {'content':8} {'(scikit-image, offline)':28} {credit(name)}")
     return 0
+
+
+def _notebooks(args) -> int:
+    import json
+
+    from .notebooks import normalised_text, problems, write_student
+
+    if args.action == "student":
+        if args.out is None:
+            raise SettingsError("nst notebooks student needs an output folder: nst notebooks student SRC OUT")
+        written = write_student(args.folder, args.out)
+        for path, count in written:
+            print(f"{path}: {count} solution{'' if count == 1 else 's'} replaced by stubs")
+        print(f"{len(written)} student notebooks written to {args.out}, "
+              f"{sum(count for _, count in written)} solutions in all")
+        return 0
+    paths = sorted(args.folder.glob("*.ipynb"))
+    bad = 0
+    for path in paths:
+        if args.action == "clean":
+            path.write_text(normalised_text(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+            continue
+        for problem in problems(path):
+            print(f"{path}: {problem}", file=sys.stderr)
+            bad += 1
+    if args.action == "check":
+        print(f"{len(paths)} notebooks checked, {bad} problems")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

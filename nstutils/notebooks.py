@@ -168,35 +168,10 @@ def write_student(src: Path, out: Path) -> List[Tuple[Path, int]]:
 
 
 def main(argv: List[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 3 and argv[0] == "student":
-        try:
-            written = write_student(Path(argv[1]), Path(argv[2]))
-        except SolutionMarkerError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        for path, count in written:
-            print(f"{path}: {count} solution{'' if count == 1 else 's'} replaced by stubs")
-        print(f"{len(written)} student notebooks written to {argv[2]}, "
-              f"{sum(count for _, count in written)} solutions in all")
-        return 0
-    if len(argv) != 2 or argv[0] not in ("check", "clean"):
-        print("usage: python -m nstutils.notebooks check|clean FOLDER\n"
-              "       python -m nstutils.notebooks student SRC_FOLDER OUT_FOLDER", file=sys.stderr)
-        return 2
-    command, folder = argv
-    paths = sorted(Path(folder).glob("*.ipynb"))
-    bad = 0
-    for path in paths:
-        if command == "clean":
-            path.write_text(normalised_text(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
-            continue
-        for problem in problems(path):
-            print(f"{path}: {problem}", file=sys.stderr)
-            bad += 1
-    if command == "check":
-        print(f"{len(paths)} notebooks checked, {bad} problems")
-    return 1 if bad else 0
+    """``python -m nstutils.notebooks check|clean FOLDER`` or ``student SRC OUT``: the same as ``nst notebooks ...``."""
+    from .cli import main as cli_main
+
+    return cli_main(["notebooks", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

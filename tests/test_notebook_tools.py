@@ -142,5 +142,5 @@ def test_student_command_reports_bad_markers_and_writes_nothing(tmp_path, capsys
     src, out = tmp_path / "notebooks", tmp_path / "student"
     src.mkdir()
     (src / "01_bad.ipynb").write_text(normalised_text(_course_notebook("def f():\n    ### BEGIN SOLUTION\n")))
-    assert main(["student", str(src), str(out)]) == 1
+    assert main(["student", str(src), str(out)]) == 2
     assert "01_bad.ipynb, cell 1" in capsys.readouterr().err and not out.exists()

@@ -32,7 +32,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 #: Photo/painting pairs from the course images: a photo of a town, a person, an object and an animal,
 #: each with a painting of a different kind.
-PAIRS = ("tubingen:starry_night", "astronaut:the_scream", "coffee:wave", "chelsea:woman-with-hat-matisse")
+PAIRS = ("tubingen:starry_night", "astronaut:the_scream", "coffee:great_wave", "chelsea:woman_with_hat")
 
 MODES = {
     "full": dict(size=512, baseline_steps=1000, pairs=PAIRS, scaling=(128, 256, 512, 1024, 2048), reps=3,

@@ -84,8 +84,10 @@ class StyleObjective:
         s = self.settings
         self.extractor = get_extractor(s.content_layers + tuple(l for l in s.style_layers if l not in s.content_layers),
                                        s.pooling, s.weights, s.compute_dtype)
-        content = tf.constant(load_image(content_image), tf.float32)
-        style = tf.constant(load_image(style_image), tf.float32)
+        self._images = (load_image(content_image), load_image(style_image))  # for exact() below
+        content = tf.constant(self._images[0], tf.float32)
+        style = tf.constant(self._images[1], tf.float32)
+        self._exact: Optional["StyleObjective"] = None
         self.shape = tuple(content.shape)
         content_features = self.extractor(content)
         style_features = self.extractor(style)
@@ -93,6 +95,7 @@ class StyleObjective:
         self.style_targets = {k: tf.constant(gram_matrix(style_features[k])) for k in s.style_layers}
         self.style_layer_weights = dict(zip(s.style_layers, s.style_layer_weights)) if s.style_layer_weights \
             else None
+        self._targets_replaced = False
         self._compile()
 
     def _compile(self) -> None:
@@ -102,6 +105,22 @@ class StyleObjective:
         spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
         self._losses_fn = tf.function(self.terms, input_signature=spec)
         self._grad_fn = tf.function(self._value_and_gradient, input_signature=spec)
+
+    def exact(self) -> "StyleObjective":
+        """This objective computed entirely in float32 (itself if it already is), with the same targets.
+
+        bfloat16 losses read about 1-2 % low with a jitter of ~2e-4, enough to stall L-BFGS's
+        line search near the end; the optimiser finishes with this one (see ``_run_lbfgs``).
+        """
+        if self.settings.compute_dtype == "float32":
+            return self
+        if self._exact is None:
+            from dataclasses import replace
+
+            self._exact = StyleObjective(*self._images, replace(self.settings, compute_dtype="float32"))
+            if self._targets_replaced:
+                self._exact.use_style_targets(self.style_targets)
+        return self._exact
 
     def style_grams(self, image) -> Dict[str, Any]:
         """Gram matrices of ``image`` at this objective's style layers (its style "fingerprint")."""
@@ -118,6 +137,8 @@ class StyleObjective:
         if missing:
             raise SettingsError(f"style targets lack layers {missing}")
         self.style_targets = {k: tf.constant(targets[k], tf.float32) for k in self.settings.style_layers}
+        self._targets_replaced = True
+        self._exact = None
         self._compile()
 
     def terms(self, image) -> Dict[str, Any]:
@@ -350,6 +371,12 @@ class _Tracker:
                 raise _Stop("converged", f"converged: the best loss fell by less than "
                             f"{self.run.stop_tolerance:.2%} over the last {window} steps, at step {step}")
 
+    def restart_best(self) -> None:
+        """Forget the best loss so far (the losses that follow are on another scale); keep the image
+        in case nothing better comes."""
+        self.best_loss = math.inf
+        self.best_by_step = [math.inf] * len(self.best_by_step)
+
     @property
     def remaining(self) -> int:
         return self.steps - len(self.history)
@@ -396,23 +423,39 @@ def _run_gd(objective: StyleObjective, start: np.ndarray, run: RunSettings, trac
 def _run_lbfgs(objective: StyleObjective, start: np.ndarray, run: RunSettings, tracker: _Tracker):
     """L-BFGS with the pixel bounds [0, 1]; one step is one L-BFGS iteration.
 
-    See :mod:`nstutils.lbfgs`: a stall on a noisy (bfloat16) loss restarts the memory
-    from the best point instead of ending the run; only repeated stalls count as convergence.
+    See :mod:`nstutils.lbfgs`: a stall restarts the memory from the best point instead of
+    ending the run. With bfloat16 convolutions the loss is slightly biased and noisy, so
+    once L-BFGS stalls on it the run goes on with the float32 objective
+    (:meth:`StyleObjective.exact`) from the best point: fast steps while they are large,
+    exact ones at the end. The best image is then judged in float32 only.
     """
     from .lbfgs import minimize_lbfgs
 
     last: Dict[str, Any] = {}
 
-    def fun(x):
-        losses, grad = objective.value_and_gradient(x)
-        tracker.evaluated(x, losses)
-        last["losses"], last["image"] = losses, x
-        return losses["total"], grad
+    def evaluate_with(target: StyleObjective):
+        def fun(x):
+            losses, grad = target.value_and_gradient(x)
+            tracker.evaluated(x, losses)
+            last["losses"], last["image"] = losses, x
+            return losses["total"], grad
+        return fun
+
+    fallback = None
+    if objective.settings.compute_dtype != "float32":
+        exact_fun = evaluate_with(objective.exact())
+
+        def fallback(x):
+            if not last.get("switched"):
+                last["switched"] = True
+                tracker.restart_best()  # bfloat16 losses read low: compare float32 with float32 only
+            return exact_fun(x)
 
     def on_iteration(step, x, loss):
         tracker.step_done(last["losses"], last["image"])
 
-    outcome = minimize_lbfgs(fun, start, max_steps=tracker.steps, callback=on_iteration)
+    outcome = minimize_lbfgs(evaluate_with(objective), start, max_steps=tracker.steps, callback=on_iteration,
+                             fallback=fallback)
     if outcome.stop_reason == "finished":
         return None
     return outcome.stop_reason, outcome.message.split(";")[0]  # run_optimizer adds the counts

@@ -168,3 +168,17 @@ def test_defaults_live_in_one_place():
     defaults = control_defaults()
     assert 10 ** defaults["log_style_weight"] == pytest.approx(ObjectiveSettings().style_weight)
     assert defaults["optimizer"] == RunSettings().optimizer
+
+
+def test_a_bfloat16_lbfgs_run_does_not_stop_silently_and_ends_near_float32():
+    """The bug report: bfloat16 L-BFGS ended after a quarter of its steps and said "done".
+    Now it switches to float32 when the noisy loss stalls, and does its steps or says why not."""
+    from nstutils.images import load_image
+
+    content, style = load_image("tubingen", 64), load_image("starry_night", 64)
+    judge = StyleObjective(content, style, compute_dtype="float32")
+    bf16 = stylize(content, style, steps=120, compute_dtype="bfloat16", max_dim=64)
+    fp32 = stylize(content, style, steps=120, compute_dtype="float32", max_dim=64)
+    assert bf16.stop_reason in ("finished", "converged"), bf16.message
+    assert bf16.stop_reason == "converged" or len(bf16.history) == 120
+    assert judge(bf16.image[None])["total"] <= 1.02 * judge(fp32.image[None])["total"]

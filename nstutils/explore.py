@@ -6,6 +6,9 @@
   feature maps; deep layers keep the layout but lose the exact pixels.
 * :func:`reconstruct_style` (``03_gram_style``): start from noise and match the Gram
   matrices of a set of layers; more layers give larger-scale texture.
+* :func:`pooling_gradients` (``01_cnn_features``): what 2×2 max and average pooling
+  compute, and where each sends the gradient back (max: all to the winner; average: ¼
+  to each input).
 
 The reconstructions are :func:`~nstutils.optimize.stylize` with one of the two loss
 terms switched off, so they share its optimiser, seeds and stopping.
@@ -95,3 +98,36 @@ STYLE_LAYER_STACKS: Tuple[Tuple[str, ...], ...] = tuple(
 
 CONTENT_LAYERS_PAPER: Tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
 """The paper's content reconstructions, shallow to deep."""
+
+
+def pooling_gradients(x, kind: str = "max", upstream=None) -> Tuple[np.ndarray, np.ndarray]:
+    """2×2 pooling (stride 2) of a map ``x [H, W]`` and the gradient it sends back to ``x``.
+
+    ``kind`` is ``"max"`` (``tf.nn.max_pool2d``) or ``"avg"`` (``tf.nn.avg_pool2d``);
+    ``upstream`` is the gradient arriving at the pooled map ``[H/2, W/2]`` (default all
+    ones, i.e. the gradient of the sum of the pooled values). Returns ``(pooled [H/2, W/2],
+    gradient [H, W])`` as float64 numpy arrays, computed with ``tf.GradientTape``: max
+    pooling puts each window's whole upstream gradient on the window's largest input and
+    0 on the other three; average pooling gives each of the four inputs a quarter of it.
+    """
+    import tensorflow as tf
+
+    if kind not in ("max", "avg"):
+        raise SettingsError(f"kind must be 'max' or 'avg', got {kind!r}")
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2 or x.shape[0] % 2 or x.shape[1] % 2 or not x.size:
+        raise SettingsError(f"pooling_gradients needs a 2-D map with even height and width, got shape {x.shape}")
+    pool = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
+    if upstream is None:
+        upstream = np.ones((x.shape[0] // 2, x.shape[1] // 2), np.float32)
+    upstream = np.asarray(upstream, np.float32)
+    if upstream.shape != (x.shape[0] // 2, x.shape[1] // 2):
+        raise SettingsError(f"upstream must have the pooled shape {(x.shape[0] // 2, x.shape[1] // 2)}, "
+                            f"got {upstream.shape}")
+    image = tf.constant(x[None, :, :, None])
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        pooled = pool(image, 2, 2, "VALID")
+        weighted = tf.reduce_sum(pooled * upstream[None, :, :, None])
+    gradient = tape.gradient(weighted, image)
+    return pooled.numpy()[0, :, :, 0].astype(np.float64), gradient.numpy()[0, :, :, 0].astype(np.float64)

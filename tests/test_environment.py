@@ -73,3 +73,15 @@ def test_importing_nstutils_does_not_need_tensorflow():
     result = subprocess.run([sys.executable, "-c", WITHOUT_TF + "import nstutils; print(sorted(dir(nstutils))[:3])"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_tensorflow_start_up_lines_stay_out_of_the_cli(tmp_path):
+    out = tmp_path / "out.png"
+    result = subprocess.run([sys.executable, "-m", "nstutils.cli", "stylize", "astronaut", "coffee", "-o", str(out),
+                             "--size", "32", "--steps", "2", "--quiet"], capture_output=True, text=True,
+                            env={**os.environ, "NSTUTILS_FAST": "1"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert out.exists()
+    for noise in ("oneDNN", "absl", "cpu_feature_guard", "I0000", "W0000"):
+        assert noise not in result.stderr, result.stderr
+    assert result.stderr.startswith("nst: ")

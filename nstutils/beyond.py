@@ -66,3 +66,54 @@ def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps
     result.history = history
     result.seconds = elapsed
     return result
+
+
+def style_distance(image, painting, layers: Sequence[str] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+                   weights: str = "normalized", pooling: str = "avg") -> float:
+    """How far ``image``'s style is from ``painting``'s: the mean over ``layers`` of
+    ``‖G_l − A_l‖² / ‖A_l‖²``, with ``G_l`` and ``A_l`` their Gram matrices.
+
+    Measured by default in the paper's network (normalised weights, average pooling,
+    float32). 0 means the same Gram matrices at every layer. The painting is used at the
+    size of ``image``'s long side (Gram matrices are averages over positions, so the
+    sizes need not match).
+    """
+    from .losses import gram_matrix
+    from .optimize import get_extractor
+    from .vgg19 import layer_names
+
+    names = layer_names(layers)
+    if not names:
+        raise SettingsError("give at least one style layer")
+    a = np.asarray(load_image(image), np.float32)
+    b = np.asarray(load_image(painting, max_dim=max(a.shape[1:3])), np.float32)
+    extractor = get_extractor(names, pooling, weights, "float32")
+    fa, fb = extractor(a), extractor(b)
+    ratios = []
+    for name in names:
+        g = np.asarray(gram_matrix(fa[name]), np.float64)
+        t = np.asarray(gram_matrix(fb[name]), np.float64)
+        ratios.append(np.sum((g - t) ** 2) / max(np.sum(t ** 2), 1e-12))
+    return float(np.mean(ratios))
+
+
+def style_distance_matrix(images: Sequence[Any], paintings: Sequence[Any], **options: Any) -> np.ndarray:
+    """``[len(images), len(paintings)]`` array of :func:`style_distance` from every image to every painting."""
+    return np.array([[style_distance(image, painting, **options) for painting in paintings] for image in images])
+
+
+def color_statistics(image):
+    """The colour mean ``μ`` (3,) and covariance ``Σ`` (3, 3) of an RGB image's pixels."""
+    pixels = np.asarray(load_image(image), np.float64).reshape(-1, 3)
+    return pixels.mean(0), np.cov(pixels, rowvar=False)
+
+
+def color_distance(a, b) -> float:
+    """How different the colour statistics of two images are: ``‖μ_a − μ_b‖ + ‖Σ_a^{1/2} − Σ_b^{1/2}‖_F``
+    (means and covariance square roots are both in units of intensity; 0 = same statistics)."""
+    def root(cov):
+        values, vectors = np.linalg.eigh(cov)
+        return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+    (mean_a, cov_a), (mean_b, cov_b) = color_statistics(a), color_statistics(b)
+    return float(np.linalg.norm(mean_a - mean_b) + np.linalg.norm(root(cov_a) - root(cov_b)))

@@ -475,3 +475,50 @@ def photorealistic(content="tubingen", style="chelsea", ratio: float = 1e-2, *, 
             "losses": _final_losses(result), "content_distance": content_distance(result.image, photo),
             "mean_color": {k: [float(x) for x in v] for k, v in means.items()},
             "findings": {"colors_move_to_style": bool(to_style < to_content)}}
+
+
+# --------------------------------------------------------------------------------- Figure 1 measures
+
+
+def layout_correlation(image, photo, radius: int = 3) -> float:
+    """Correlation (−1 … 1) of the coarse layout of ``image`` and ``photo``.
+
+    The coarse layout is the grey image blurred by a ``(2·radius+1)²`` box (a low-pass
+    filter: where it is light and dark, not the pixel detail); the counterpart of
+    :func:`detail_correlation`. 1 means the same arrangement of light and dark; about 0
+    means none (e.g. the photo's pixels shuffled). Used by ``02_content``: deep content
+    reconstructions lose the detail but keep the layout.
+    """
+    a, b = _gray(image), _gray(photo)
+    if a.shape != b.shape:
+        raise SettingsError(f"images differ in shape: {a.shape} vs {b.shape}")
+    a = _box_blur(a, radius).ravel()
+    b = _box_blur(b, radius).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    denominator = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+
+
+def style_distance(image, painting, layers: Sequence[str] = PAPER_STYLE_LAYERS,
+                   weights: str | None = None) -> Dict[str, float]:
+    """How far ``image``'s Gram matrices are from ``painting``'s, per layer: ``‖G − A‖² / ‖A‖²``.
+
+    Measured in the paper's network (normalised, average pooling), float32, with the
+    course's Gram matrix (``FᵀF / M``, so the two images may differ in size). 0 means
+    the same statistics at that layer; about 1 means as far as an image with no
+    activations. Used by ``03_gram_style``: a style reconstruction matches the layers of
+    its stack and, with deeper stacks, the painting's statistics at more scales.
+    """
+    from .losses import gram_matrix
+    from .optimize import get_extractor
+
+    names = [layer_name(layer) for layer in layers]
+    extractor = get_extractor(names, PAPER_POOLING, weights or paper_weights(), "float32")
+    a = extractor(np.asarray(load_image(image), np.float32))
+    b = extractor(np.asarray(load_image(painting), np.float32))
+    distances = {}
+    for layer, name in zip(layers, names):
+        g = np.asarray(gram_matrix(a[name]), np.float64)
+        t = np.asarray(gram_matrix(b[name]), np.float64)
+        distances[layer] = float(np.sum((g - t) ** 2) / max(np.sum(t ** 2), 1e-12))
+    return distances

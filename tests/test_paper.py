@@ -141,3 +141,24 @@ def test_photorealistic():
 def test_sizes_are_required():
     with pytest.raises(SettingsError, match="max_dim and steps"):
         paper.photorealistic("tubingen", "chelsea", max_dim=None, steps=3)
+
+
+def test_layout_correlation(tiny_content):
+    photo = tiny_content[0]
+    assert paper.layout_correlation(photo, photo) == pytest.approx(1.0)
+    shuffled = photo.reshape(-1, 3)[np.random.default_rng(0).permutation(photo.shape[0] * photo.shape[1])]
+    assert abs(paper.layout_correlation(shuffled.reshape(photo.shape), photo)) < 0.3
+    noisy = np.clip(photo + np.random.default_rng(1).normal(0, 0.3, photo.shape), 0, 1)
+    assert paper.layout_correlation(noisy, photo) > 0.8 > paper.detail_correlation(noisy, photo)
+    with pytest.raises(SettingsError, match="differ in shape"):
+        paper.layout_correlation(photo[:20], photo)
+
+
+def test_style_distance(tiny_content, tiny_style):
+    same = paper.style_distance(tiny_style, tiny_style, layers=("conv1_1", "conv3_1"))
+    assert list(same) == ["conv1_1", "conv3_1"] and all(v == pytest.approx(0.0, abs=1e-9) for v in same.values())
+    tiled = np.tile(np.asarray(tiny_style, np.float32).reshape((1,) + np.shape(tiny_style)[-3:]), (1, 2, 2, 1))
+    other = paper.style_distance(tiny_content, tiny_style, layers=("conv1_1",))
+    assert other["conv1_1"] > 0.01
+    # Gram matrices are averages over positions: a 2×2 tiling of the painting is nearly the same style
+    assert paper.style_distance(tiled, tiny_style, layers=("conv1_1",))["conv1_1"] < 0.1 * other["conv1_1"]

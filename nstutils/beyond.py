@@ -71,30 +71,16 @@ def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps
 def style_distance(image, painting, layers: Sequence[str] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
                    weights: str = "normalized", pooling: str = "avg") -> float:
     """How far ``image``'s style is from ``painting``'s: the mean over ``layers`` of
-    ``‖G_l − A_l‖² / ‖A_l‖²``, with ``G_l`` and ``A_l`` their Gram matrices.
-
-    Measured by default in the paper's network (normalised weights, average pooling,
-    float32). 0 means the same Gram matrices at every layer. The painting is used at the
-    size of ``image``'s long side (Gram matrices are averages over positions, so the
-    sizes need not match).
+    :func:`nstutils.paper.style_distance` (``‖G_l − A_l‖² / ‖A_l‖²``), by default in the
+    paper's network. 0 means the same Gram matrices at every layer. The painting is used
+    at the size of ``image``'s long side (Gram matrices are averages over positions, so
+    the sizes need not match).
     """
-    from .losses import gram_matrix
-    from .optimize import get_extractor
-    from .vgg19 import layer_names
+    from .paper import style_distance as per_layer
 
-    names = layer_names(layers)
-    if not names:
-        raise SettingsError("give at least one style layer")
-    a = np.asarray(load_image(image), np.float32)
-    b = np.asarray(load_image(painting, max_dim=max(a.shape[1:3])), np.float32)
-    extractor = get_extractor(names, pooling, weights, "float32")
-    fa, fb = extractor(a), extractor(b)
-    ratios = []
-    for name in names:
-        g = np.asarray(gram_matrix(fa[name]), np.float64)
-        t = np.asarray(gram_matrix(fb[name]), np.float64)
-        ratios.append(np.sum((g - t) ** 2) / max(np.sum(t ** 2), 1e-12))
-    return float(np.mean(ratios))
+    a = load_image(image)
+    b = load_image(painting, max_dim=max(a.shape[1:3]))
+    return float(np.mean(list(per_layer(a, b, layers, weights=weights, pooling=pooling).values())))
 
 
 def style_distance_matrix(images: Sequence[Any], paintings: Sequence[Any], **options: Any) -> np.ndarray:

@@ -448,7 +448,7 @@ def initialization_comparison(content="tubingen", style="starry_night", seeds: S
 # --------------------------------------------------------------------------------- Figure 7
 
 
-def photorealistic(content="tubingen", style="chelsea", ratio: float = 1e-2, *, max_dim: int = DEFAULT_SIZE,
+def photorealistic(content="tubingen", style="chelsea", ratio: float = 1e-3, *, max_dim: int = DEFAULT_SIZE,
                    steps: int = 300, seed: int = 0, **options: Any) -> Dict[str, Any]:
     """The paper's **Figure 7**: photorealistic style transfer, one photograph in the
     style of another (the paper put New York by night on London by day). Course photos:
@@ -500,7 +500,7 @@ def layout_correlation(image, photo, radius: int = 3) -> float:
 
 
 def style_distance(image, painting, layers: Sequence[str] = PAPER_STYLE_LAYERS,
-                   weights: str | None = None) -> Dict[str, float]:
+                   weights: str | None = None, pooling: str = PAPER_POOLING) -> Dict[str, float]:
     """How far ``image``'s Gram matrices are from ``painting``'s, per layer: ``‖G − A‖² / ‖A‖²``.
 
     Measured in the paper's network (normalised, average pooling), float32, with the
@@ -513,7 +513,9 @@ def style_distance(image, painting, layers: Sequence[str] = PAPER_STYLE_LAYERS,
     from .optimize import get_extractor
 
     names = [layer_name(layer) for layer in layers]
-    extractor = get_extractor(names, PAPER_POOLING, weights or paper_weights(), "float32")
+    if not names:
+        raise SettingsError("give at least one style layer")
+    extractor = get_extractor(names, pooling, weights or paper_weights(), "float32")
     a = extractor(np.asarray(load_image(image), np.float32))
     b = extractor(np.asarray(load_image(painting), np.float32))
     distances = {}

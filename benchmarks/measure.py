@@ -116,7 +116,7 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
         return False
 
     start = time.perf_counter()
-    result = stylize(content, style, callback=callback)
+    result = stylize(content, style, max_dim=size, callback=callback)
     seconds = time.perf_counter() - start - paused["seconds"]
     final = judge.evaluate(result.image)
     return {"pair": pair, "size": size, "settings": {k: v for k, v in result.settings.items() if k != "init"},

@@ -101,8 +101,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     _show_library_messages(quiet=getattr(args, "quiet", False))
     try:
-        if args.command == "stylize":
-            _import_tensorflow_quietly()
         return {"stylize": _stylize, "weights": _weights, "images": _images, "notebooks": _notebooks}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
@@ -247,7 +245,9 @@ def _stylize(args) -> int:
         raise OutputExistsError(f"{output} already exists; add --force to replace it")
     if not output.parent.exists():
         raise SettingsError(f"output folder {output.parent} does not exist")
-    settings = make_settings(**_given_settings(args))  # every option is checked before any work starts
+    checked = make_settings(resolve=False, **_given_settings(args))  # every option, before any work starts
+    _import_tensorflow_quietly()
+    settings = make_settings(checked)
     run = settings.run
     for flag in ("preview_every", "checkpoint_every"):
         if getattr(args, flag) < 0:

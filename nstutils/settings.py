@@ -61,8 +61,9 @@ class ObjectiveSettings:
     compute_dtype: str = _option("auto", "convolution arithmetic: auto (measured), float32 or bfloat16", "choice",
                                  COMPUTE_DTYPES)
 
-    def validated(self) -> "ObjectiveSettings":
-        """A copy with layer names normalised and ``auto`` resolved; SettingsError on bad values."""
+    def validated(self, resolve: bool = True) -> "ObjectiveSettings":
+        """A copy with layer names normalised and (with ``resolve``) ``compute_dtype="auto"``
+        resolved, which measures the machine once and imports TensorFlow; SettingsError on bad values."""
         content_layers = tuple(layer_names(self.content_layers))
         style_layers = tuple(layer_names(self.style_layers))
         if not content_layers and not style_layers:
@@ -79,7 +80,7 @@ class ObjectiveSettings:
         _choice("pooling", self.pooling, POOLINGS)
         _choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
         compute_dtype = self.compute_dtype
-        if compute_dtype == "auto":
+        if compute_dtype == "auto" and resolve:
             from .features import fast_compute_dtype
 
             compute_dtype = fast_compute_dtype()
@@ -175,8 +176,8 @@ class Settings:
                                 f"{', '.join(OBJECTIVE_FIELDS + RUN_FIELDS)}")
         return Settings(replace(self.objective, **objective), replace(self.run, **run))
 
-    def validated(self) -> "Settings":
-        return Settings(self.objective.validated(), self.run.validated())
+    def validated(self, resolve: bool = True) -> "Settings":
+        return Settings(self.objective.validated(resolve), self.run.validated())
 
     def to_dict(self) -> Dict[str, Any]:
         """Every field, flat, JSON-friendly (an image given as ``init`` is recorded as ``"image"``)."""
@@ -189,8 +190,13 @@ class Settings:
         return data
 
 
-def make_settings(settings: Settings | ObjectiveSettings | RunSettings | None = None, **overrides: Any) -> Settings:
-    """``settings`` (either half, both, or None for the defaults) with ``overrides``, validated."""
+def make_settings(settings: Settings | ObjectiveSettings | RunSettings | None = None, *, resolve: bool = True,
+                  **overrides: Any) -> Settings:
+    """``settings`` (either half, both, or None for the defaults) with ``overrides``, validated.
+
+    ``resolve=False`` checks every value but leaves ``compute_dtype="auto"`` unresolved
+    (no TensorFlow import): the CLI checks options first, then starts TensorFlow.
+    """
     if settings is None:
         base = Settings()
     elif isinstance(settings, Settings):
@@ -209,7 +215,7 @@ def make_settings(settings: Settings | ObjectiveSettings | RunSettings | None = 
             overrides[key] = tuple(overrides[key])
     if overrides.get("style_layer_weights") is not None and not isinstance(overrides["style_layer_weights"], dict):
         overrides["style_layer_weights"] = tuple(overrides["style_layer_weights"])
-    return base.replace(**overrides).validated()
+    return base.replace(**overrides).validated(resolve)
 
 
 def _non_negative(name: str, value: Any) -> float:

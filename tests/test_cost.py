@@ -22,5 +22,15 @@ def test_estimate_is_in_the_measured_range_at_512():
 
 
 def test_human_readable_and_aspect():
-    assert str(CostEstimate(125, 2 * 2**30)) == "about 2 min 05 s and 2.0 GiB of memory (on a 2-core CPU)"
+    assert str(CostEstimate(125, 2 * 2**30)) == "about 2 min 05 s and 2.0 GiB of memory"
     assert image_aspect((1, 384, 512, 3)) == pytest.approx(0.75)
+
+
+def test_a_measurement_on_this_machine_rescales_the_estimate():
+    from nstutils.cost import seconds_per_evaluation
+
+    shipped = seconds_per_evaluation(196608)
+    # this machine measured twice the shipped fit's time at 49,152 pixels: every size takes twice as long
+    twice = (49152.0, 2 * seconds_per_evaluation(49152))
+    assert seconds_per_evaluation(196608, twice) == pytest.approx(2 * shipped)
+    assert estimate_cost(512, 100, "adam", measured=twice).seconds > estimate_cost(512, 100, "adam").seconds

@@ -854,7 +854,7 @@ def _value_and_grad_for(shape, seed: int):
 
     def value_and_grad(image):
         if isinstance(image, np.ndarray) and image.dtype != np.float32:
-            raise CheckError(f"scipy_objective: value_and_grad expects a float32 image, got a float64 numpy "
+            raise CheckError("scipy_objective: value_and_grad expects a float32 image, got a float64 numpy "
                              "array: convert with tf.constant(x.reshape(shape), tf.float32) (or "
                              ".astype(np.float32)).")
         if hasattr(image, "dtype") and getattr(image.dtype, "name", "") == "float64":

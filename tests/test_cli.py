@@ -80,3 +80,15 @@ def test_preserve_color_and_previews(image_files, tmp_path, capsys):
     photo = chroma(content)
     assert np.abs(chroma(kept) - photo).mean() < np.abs(chroma(plain) - photo).mean()
     assert "GiB of memory" in capsys.readouterr().err  # the estimate is printed before the run
+
+
+def test_a_diverging_run_saves_the_best_image_and_says_so_in_one_line(image_files, tmp_path, capsys):
+    content, style = image_files
+    out = tmp_path / "diverged.png"
+    code = main(["stylize", str(content), str(style), "-o", str(out), "--size", "48", "--steps", "3",
+                 "--style-weight", "1e37", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and out.exists()
+    errors = [line for line in err.splitlines() if line.startswith("nst: error:")]
+    assert len(errors) == 1 and "diverged" in errors[0] and "best image so far" in errors[0]
+    assert "Lower the style/content weights" in errors[0] and "Traceback" not in err

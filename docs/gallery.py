@@ -166,7 +166,7 @@ def paper_figures() -> None:
              f"with `nstutils.paper` at {size} px, {steps} L-BFGS steps, from white noise, with the paper's network",
              "(VGG19 normalised so every filter's mean activation is 1 — over the course's own photos and paintings,",
              "an approximation of the paper's ImageNet statistics — and average pooling), content layer `conv4_2`,",
-             "style layers `conv1_1`…`conv5_1` with $w_l = 1/5$ and no total variation. The notebooks 00, 02–04, 06",
+             "style layers `conv1_1`…`conv5_1` with $w_l = 1/5$ and no total variation. The notebooks 00, 02–04",
              "and 07 make the same figures and assert the same findings. Made by `make gallery`.", "",
              f"**One difference.** The paper's printed α/β, converted exactly to our normalisation, give the photo back "
              f"at every ratio with this network; its progression appears {1 / paper.PAPER_RATIO_SCALE:g}× lower, so "

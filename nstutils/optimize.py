@@ -377,10 +377,6 @@ class _Tracker:
         self.best_loss = math.inf
         self.best_by_step = [math.inf] * len(self.best_by_step)
 
-    @property
-    def remaining(self) -> int:
-        return self.steps - len(self.history)
-
 
 def _run_adam(objective: StyleObjective, start: np.ndarray, run: RunSettings, tracker: _Tracker):
     """Adam exactly as Keras computes it, then clip to [0, 1] (the tutorial's loop)."""

@@ -99,8 +99,8 @@ class RunSettings:
     steps: Optional[int] = _option(None, "optimiser steps; default: until the loss stops improving, at most "
                                    "max_steps", "int")
     max_dim: Optional[int] = _option(None, "long side of the result in pixels (default 512; 128 in fast mode)", "int")
-    init: Any = _option("content", "start image: content (the photo), color (the photo in the painting's colours), "
-                        "noise or style", "choice", INITS)
+    init: Any = _option("color", "start image: color (the photo in the painting's colours; the content target "
+                        "stays the photo), content (the photo as it is), noise or style", "choice", INITS)
     seed: int = _option(0, "random seed (noise start)", "int")
     learning_rate: float = _option(0.02, "step size for adam and gd", "number")
     style_scale: float = _option(1.0, "size of the painting relative to the result (2 = strokes twice as big)",

@@ -77,7 +77,7 @@ class TutorialObjective:
         return float(self.loss(tf.constant(image if image.ndim == 4 else image[None])))
 
 
-def run_tutorial(content_image: np.ndarray, style_image: np.ndarray, steps: int = 1000) -> Dict[str, object]:
+def _tutorial_loop(content_image: np.ndarray, style_image: np.ndarray):
     """The tutorial's loop: Adam(0.02, β₁ 0.99, ε 0.1), start from the content image, clip each step."""
     import tensorflow as tf
 
@@ -94,6 +94,28 @@ def run_tutorial(content_image: np.ndarray, style_image: np.ndarray, steps: int 
         image.assign(tf.clip_by_value(image, clip_value_min=0.0, clip_value_max=1.0))
         return loss
 
+    return objective, image, train_step
+
+
+def tutorial_seconds_per_step(content_image: np.ndarray, style_image: np.ndarray, steps: int = 20) -> float:
+    """Median wall time of one tutorial step (after the traced first one).
+
+    Every step costs the same, so ``1000 ×`` this is the tutorial's run time on the machine
+    as it is now, even when its loss comes from a cached run made on another day or under load.
+    """
+    _, image, train_step = _tutorial_loop(content_image, style_image)
+    train_step(image).numpy()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        train_step(image).numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def run_tutorial(content_image: np.ndarray, style_image: np.ndarray, steps: int = 1000) -> Dict[str, object]:
+    """The tutorial's 1,000 steps; returns its final loss (float32) and image, and the time it took."""
+    objective, image, train_step = _tutorial_loop(content_image, style_image)
     train_step(image)  # step 1 also traces the graph: keep it off the clock
     start = time.perf_counter()
     for _ in range(steps - 1):

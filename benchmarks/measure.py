@@ -1,6 +1,7 @@
 """One measurement per process, so each reports its own peak memory.
 
     python -m benchmarks.measure baseline --size 512 --steps 1000 [--pair tubingen:starry_night]
+    python -m benchmarks.measure tutorial-step --size 512 --steps 20 --pair coffee:great_wave
     python -m benchmarks.measure eval --size 512 --reps 5 [--impl ours|float32|bfloat16|baseline]
     python -m benchmarks.measure ours --size 512 --target 5.27e6      # a default stylize run, start to finish
     python -m benchmarks.measure c2f --sizes 256,512,1024,2048 --steps 60,30,15,8
@@ -45,6 +46,14 @@ def measure_baseline(size: int, steps: int, pair: str = PAIR) -> dict:
 
     np.save(f"build/benchmarks/baseline_{pair.replace(':', '+')}_{size}_{steps}.npy", image)
     return {**result, "pair": pair}
+
+
+def measure_tutorial_step(size: int, steps: int, pair: str = PAIR) -> dict:
+    from benchmarks.baseline import tutorial_seconds_per_step
+
+    content, style = _images(size, pair)
+    return {"pair": pair, "size": size, "steps_timed": steps,
+            "seconds_per_step": tutorial_seconds_per_step(content, style, steps)}
 
 
 def measure_eval(size: int, reps: int, impl: str, pair: str = PAIR) -> dict:
@@ -124,6 +133,7 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
             "seconds_to_target": reached.get("seconds"), "steps_to_target": reached.get("step"),
             "steps": len(result.history), "evaluations": result.evaluations, "stop_reason": result.stop_reason,
             "message": result.message, "final_float32_loss": final, "trace": trace,
+            "history": [round(float(h["total"]), 1) for h in result.history],
             "estimate": {"seconds": estimate.seconds, "peak_bytes": estimate.peak_bytes}}
 
 
@@ -138,7 +148,7 @@ def measure_c2f(sizes, steps) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["baseline", "eval", "ours", "c2f"])
+    parser.add_argument("what", choices=["baseline", "tutorial-step", "eval", "ours", "c2f"])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", default="1000")
     parser.add_argument("--reps", type=int, default=5)
@@ -150,6 +160,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "baseline":
         out = measure_baseline(args.size, int(args.steps), args.pair)
+    elif args.what == "tutorial-step":
+        out = measure_tutorial_step(args.size, int(args.steps), args.pair)
     elif args.what == "eval":
         out = measure_eval(args.size, args.reps, args.impl, args.pair)
     elif args.what == "ours":

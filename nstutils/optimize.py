@@ -437,15 +437,16 @@ def _run_lbfgs(objective: StyleObjective, start: np.ndarray, run: RunSettings, t
             return losses["total"], grad
         return fun
 
-    fallback = None
-    if objective.settings.compute_dtype != "float32":
-        exact_fun = evaluate_with(objective.exact())
-
-        def fallback(x):
+    def switch_to_float32(exact_fun):
+        def fun(x):
             if not last.get("switched"):
                 last["switched"] = True
                 tracker.restart_best()  # bfloat16 losses read low: compare float32 with float32 only
             return exact_fun(x)
+        return fun
+
+    fallback = (switch_to_float32(evaluate_with(objective.exact()))
+                if objective.settings.compute_dtype != "float32" else None)
 
     def on_iteration(step, x, loss):
         tracker.step_done(last["losses"], last["image"])

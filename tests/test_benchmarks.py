@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.run import conv_flops, fit_exponent, markdown
+from benchmarks.run import README_END, README_START, conv_flops, fit_exponent, markdown, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +47,20 @@ def test_smoke_mode_writes_json_and_markdown(tmp_path):
     again = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(tmp_path)], cwd=ROOT,
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and json.loads((tmp_path / "smoke.json").read_text())["pairs"][0]["baseline"]["cached"]
+    # the README's speed table is rewritten between its markers, and only there
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n## Speed\n\nIntro.\n\n{README_START}\nold table\n{README_END}\n\n## Next\n")
+    update_readme(report, readme)
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# Title\n\n## Speed\n\nIntro.\n\n")
+    assert text.endswith(f"{README_END}\n\n## Next\n") and "| tubingen + starry night |" in text
+    update_readme(report, readme)
+    assert readme.read_text() == text
+    readme.write_text("# no markers\n")
+    with pytest.raises(RuntimeError, match="markers"):
+        update_readme(report, readme)
+
+
+def test_readme_has_the_speed_table_markers():
+    text = (ROOT / "README.md").read_text()
+    assert text.index(README_START) < text.index(README_END)

@@ -54,9 +54,8 @@ def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps
         raise SettingsError(f"give one step count per size: {len(sizes)} sizes, {len(stage_steps)} step counts")
     history, image, elapsed, result = [], None, 0.0, None
     for size, count in zip(sizes, stage_steps):
-        init = options.get("init", "content") if image is None else image
-        stage_options = {k: v for k, v in options.items() if k != "init"}
-        result = stylize(content, style, max_dim=size, steps=count, init=init, **stage_options)
+        stage_options = dict(options) if image is None else {**options, "init": image}  # default start first
+        result = stylize(content, style, max_dim=size, steps=count, **stage_options)
         for entry in result.history:
             history.append({**entry, "seconds": entry["seconds"] + elapsed, "size": size})
         elapsed += result.seconds

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -111,7 +112,10 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
     paused = {"seconds": 0.0}
     trace, reached = [], {}
 
+    bests = []  # the run's best loss after each step: replays the stopping rule offline
+
     def callback(progress):
+        bests.append(progress.best_loss)
         if progress.step % check_every:
             return False
         pause = time.perf_counter()
@@ -134,6 +138,8 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
             "steps": len(result.history), "evaluations": result.evaluations, "stop_reason": result.stop_reason,
             "message": result.message, "final_float32_loss": final, "trace": trace,
             "history": [round(float(h["total"]), 1) for h in result.history],
+            "best": [round(float(b), 1) if math.isfinite(b) else None for b in bests],
+            "step_seconds": [round(float(h["seconds"]), 3) for h in result.history],
             "estimate": {"seconds": estimate.seconds, "peak_bytes": estimate.peak_bytes}}
 
 

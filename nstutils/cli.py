@@ -274,7 +274,7 @@ def _stylize(args) -> int:
     run_now = make_settings(run, **({"steps": remaining} if run.steps is not None else {"max_steps": remaining}),
                             init=run.init if isinstance(run.init, str) else "content").run
 
-    from .cost import describe_run
+    from .cost import describe_run, progress_total
 
     print(f"nst: {describe_run(run_now, content.shape, settings.objective.compute_dtype)}", file=sys.stderr,
           flush=True)
@@ -290,13 +290,19 @@ def _stylize(args) -> int:
         if not args.quiet:
             from tqdm import tqdm
 
-            bar = tqdm(total=run.step_limit, initial=done_steps, unit="step", desc="stylize", dynamic_ncols=True)
+            bar = tqdm(total=done_steps + progress_total(run_now, 0), initial=done_steps, unit="step",
+                       desc="stylize", dynamic_ncols=True)
 
         def callback(progress) -> bool:
             step = done_steps + progress.step
             if bar is not None:
+                bar.total = done_steps + progress_total(run_now, progress.step)  # adaptive: honest ETA
                 bar.update(1)
-                bar.set_postfix(loss=f"{progress.losses['total']:.4g}")
+                postfix = {"loss": f"{progress.losses['total']:.4g}"}
+                if run_now.adaptive and progress.improvement is not None:
+                    postfix["gain"] = f"{progress.improvement:.2%}/{run_now.stop_window} (stops < " \
+                                      f"{run_now.stop_tolerance:.1%})"
+                bar.set_postfix(postfix)
             if args.preview_every and step % args.preview_every == 0:
                 save_image(progress.image, output.with_name(f"{output.stem}-step{step:04d}{output.suffix}"),
                            overwrite=True)

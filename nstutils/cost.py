@@ -99,6 +99,19 @@ def expected_steps(run) -> int:
     return run.step_limit
 
 
+def progress_total(run, step: int) -> int:
+    """The step count a progress bar should show after ``step`` steps, so its ETA stays honest.
+
+    A fixed run counts to its steps. An adaptive run counts to the typical stopping step and,
+    once past it, one ``stop_window`` beyond the current step (the soonest it can next stop),
+    never beyond the cap.
+    """
+    expected = expected_steps(run)
+    if run.adaptive and step >= expected:
+        expected = min(run.step_limit, step + run.stop_window)
+    return expected
+
+
 def measured_speed(compute_dtype: str) -> Optional[Tuple[float, float]]:
     """``(pixels, seconds)`` of one full evaluation on this machine, from the dtype measurement, or None.
 

@@ -195,6 +195,9 @@ class Progress:
     best_loss: float
     evaluations: int = 0
     state: Optional[Dict[str, Any]] = None  # optimiser state after this step (Adam: m, v, t), for checkpoints
+    #: how much the best loss fell over the last ``stop_window`` steps, as a fraction (None before that
+    #: many steps, or just after L-BFGS switched to float32); an adaptive run stops below ``stop_tolerance``
+    improvement: Optional[float] = None
 
 
 @dataclass
@@ -358,16 +361,19 @@ class _Tracker:
         self.history.append(entry)
         self.best_by_step.append(self.best_loss)
         step = len(self.history)
+        window = self.run.stop_window
+        improvement = None
+        if step > window and math.isfinite(self.best_by_step[-window - 1]):
+            before = self.best_by_step[-window - 1]
+            improvement = (before - self.best_loss) / abs(before) if before else 0.0
         if self.callback is not None:
             progress = Progress(step=step, steps=self.steps, losses=dict(losses), seconds=entry["seconds"],
                                 image=image[0], best_loss=self.best_loss, evaluations=self.evaluations,
-                                state=self.state)
+                                state=self.state, improvement=improvement)
             if self.callback(progress) is True:
                 raise _Stop("stopped", f"stopped by the caller after {step} steps")
-        window = self.run.stop_window
-        if self.run.adaptive and step > window:
-            before, now = self.best_by_step[-window - 1], self.best_loss
-            if math.isfinite(before) and before - now <= self.run.stop_tolerance * abs(before):
+        if self.run.adaptive and improvement is not None:
+            if improvement <= self.run.stop_tolerance:
                 raise _Stop("converged", f"converged: the best loss fell by less than "
                             f"{self.run.stop_tolerance:.2%} over the last {window} steps, at step {step}")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nstutils.cost import CostEstimate, estimate_cost, image_aspect
+from nstutils.cost import CostEstimate, estimate_cost, image_aspect, progress_total
+from nstutils.settings import make_settings
 
 
 def test_estimates_grow_with_size_and_steps():
@@ -34,3 +35,15 @@ def test_a_measurement_on_this_machine_rescales_the_estimate():
     twice = (49152.0, 2 * seconds_per_evaluation(49152))
     assert seconds_per_evaluation(196608, twice) == pytest.approx(2 * shipped)
     assert estimate_cost(512, 100, "adam", measured=twice).seconds > estimate_cost(512, 100, "adam").seconds
+
+
+def test_progress_total_keeps_an_adaptive_eta_honest():
+    fixed = make_settings(steps=300).run
+    assert [progress_total(fixed, step) for step in (0, 299, 300)] == [300, 300, 300]
+    adaptive = make_settings(max_steps=1000, stop_window=50).run
+    assert progress_total(adaptive, 0) == 650  # the typical L-BFGS stopping step
+    assert progress_total(adaptive, 649) == 650
+    assert progress_total(adaptive, 650) == 700  # past it: at least one more window
+    assert progress_total(adaptive, 980) == 1000  # never beyond the cap
+    short = make_settings(max_steps=200).run
+    assert progress_total(short, 0) == 200

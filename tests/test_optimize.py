@@ -142,6 +142,17 @@ def test_an_adaptive_run_stops_when_the_loss_stops_improving(tiny_content, tiny_
     assert fixed.stop_reason == "finished" and len(fixed.history) == 6
 
 
+def test_progress_reports_the_improvement_the_stopping_rule_uses(tiny_content, tiny_style):
+    seen = []
+    stylize(tiny_content, tiny_style, optimizer="adam", steps=6, stop_window=2,
+            callback=lambda p: seen.append((p.best_loss, p.improvement)), **TINY)
+    bests = [best for best, _ in seen]
+    assert [improvement for _, improvement in seen[:2]] == [None, None]  # not yet a whole window
+    for step in range(2, 6):  # the best loss two steps back against the best now
+        assert seen[step][1] == pytest.approx((bests[step - 2] - bests[step]) / bests[step - 2], rel=1e-6)
+    assert all(improvement >= 0 for _, improvement in seen[2:])
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_a_diverging_run_keeps_the_best_image_and_says_what_to_do(tiny_content, tiny_style, optimizer):
     # float32 overflows to inf once the style term passes 3.4e38: a forced divergence

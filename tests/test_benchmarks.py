@@ -64,3 +64,20 @@ def test_smoke_mode_writes_json_and_markdown(tmp_path):
 def test_readme_has_the_speed_table_markers():
     text = (ROOT / "README.md").read_text()
     assert text.index(README_START) < text.index(README_END)
+
+
+def test_stopping_replay_matches_the_rule_and_the_float32_switch():
+    from benchmarks.stopping import replay, stopping_step, tracked_bests
+
+    # best loss halves each step for 10 steps, then creeps down by 0.1 % per step
+    best = [100.0 * 0.5 ** i for i in range(10)] + [100.0 * 0.5 ** 9 * 0.999 ** i for i in range(1, 31)]
+    assert stopping_step(best, tolerance=0.01, window=5) == 15  # first window lying wholly in the slow part
+    assert stopping_step(best, tolerance=0.0001, window=5) is None  # stricter than anything recorded
+    # the float32 switch at step 4 (the best rises once): the rule forgets what came before
+    switched = [10.0, 9.0, 8.0, 8.5, 8.4, 8.3, 8.2]
+    assert tracked_bests(switched)[:3] == [float("inf")] * 3 and tracked_bests(switched)[3:] == switched[3:]
+    assert stopping_step(switched, tolerance=0.5, window=2) == 6
+    run = {"best": best, "target": 2.0,
+           "trace": [{"step": s, "evaluations": s + 1, "seconds": s * 0.5, "float32_loss": 4.0 - s / 10}
+                     for s in (10, 20, 30, 40)]}
+    assert replay(run, 0.01, 5) == {"step": 15, "evaluations": 11, "seconds": 5.0, "loss_ratio": 1.5}

@@ -1,0 +1,89 @@
+"""Replay stopping rules on the benchmark's recorded default runs.
+
+    python -m benchmarks.stopping [benchmarks/results/full.json]
+
+A default ``stylize`` run stops once its best loss fell by less than ``stop_tolerance``
+over the last ``stop_window`` steps. The benchmark records, for each pair, the best loss
+after every step and, every 10 steps, the tutorial's float32 loss of the current image
+and the time so far. This replays other (tolerance, window) choices on those runs, so the
+default rule is chosen from whole 512 px runs on several pairs, not from one.
+
+A rule can only be replayed up to where the recorded run ended: a looser rule stops
+earlier (replayable), a stricter one may need steps that were never run (reported as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def tracked_bests(best: Sequence[Optional[float]]) -> List[float]:
+    """The stopping rule's view of the best loss per step.
+
+    When L-BFGS switches from bfloat16 to float32 it forgets the best loss (the scales
+    differ), so the recorded best rises once; the rule then sees no history before that.
+    """
+    values = [math.inf if b is None else float(b) for b in best]
+    out = list(values)
+    for i in range(1, len(values)):
+        if values[i] > values[i - 1]:  # the switch: everything before is on another scale
+            out[:i] = [math.inf] * i
+    return out
+
+
+def stopping_step(best: Sequence[Optional[float]], tolerance: float, window: int) -> Optional[int]:
+    """The step (1-based) at which the rule would stop, or None if not within the recorded steps."""
+    tracked = tracked_bests(best)
+    for step in range(window + 1, len(tracked) + 1):
+        before, now = tracked[step - 1 - window], tracked[step - 1]
+        if math.isfinite(before) and (before - now) / abs(before) <= tolerance:
+            return step
+    return None
+
+
+def replay(run: Dict, tolerance: float, window: int) -> Dict:
+    """Where one recorded run would have stopped under the rule, with the tutorial's loss there."""
+    step = stopping_step(run["best"], tolerance, window)
+    if step is None:
+        return {"step": None}
+    checks = [t for t in run["trace"] if t["step"] <= step] or run["trace"][:1]
+    at = checks[-1]  # the last scored step at or before the stop
+    return {"step": step, "evaluations": at["evaluations"], "seconds": at["seconds"],
+            "loss_ratio": at["float32_loss"] / run["target"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="?", type=Path, default=RESULTS / "full.json")
+    parser.add_argument("--tolerances", default="0.002,0.005,0.01,0.02,0.03")
+    parser.add_argument("--windows", default="25,50,100")
+    args = parser.parse_args()
+    report = json.loads(args.results.read_text())
+    pairs = [p for p in report["pairs"] if "best" in p["ours"]]
+    if not pairs:
+        raise SystemExit(f"{args.results} has no per-step best losses (made before the benchmark recorded them)")
+    print("rule | " + " | ".join(p["pair"] for p in pairs) + " | all ≤ L_ref | worst time ratio")
+    for window in map(int, args.windows.split(",")):
+        for tolerance in map(float, args.tolerances.split(",")):
+            cells, ok, ratios = [], True, []
+            for p in pairs:
+                r = replay(p["ours"], tolerance, window)
+                if r["step"] is None:
+                    cells.append("beyond the run")
+                    ok = False
+                    continue
+                ok &= r["loss_ratio"] <= 1.0
+                ratios.append(p["baseline"]["seconds"] / r["seconds"])
+                cells.append(f"step {r['step']}, {r['loss_ratio']:.3f}×, {r['seconds']:.0f} s")
+            worst = f"{min(ratios):.1f}×" if ratios and len(ratios) == len(pairs) else "-"
+            print(f"{tolerance:.1%}/{window} | " + " | ".join(cells) + f" | {'yes' if ok else 'no'} | {worst}")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -121,8 +122,16 @@ def fit_exponent(pixels, values) -> float:
     return float(np.polyfit(np.log(pixels), np.log(values), 1)[0])
 
 
-def run(mode: str, out: Path) -> dict:
-    cfg = MODES[mode]
+def run(mode: str, out: Path, pairs: Optional[Sequence[str]] = None, scaling: bool = True) -> dict:
+    """Measure ``mode``'s pairs (or only ``pairs``), and unless ``scaling`` is False the scaling points."""
+    cfg = dict(MODES[mode])
+    if pairs:
+        unknown = [p for p in pairs if p not in PAIRS]
+        if unknown:
+            raise SystemExit(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
+        cfg["pairs"] = tuple(pairs)
+    if not scaling:
+        cfg["scaling"], cfg["c2f"] = (), None
     size = cfg["size"]
     info = machine()
     started = time.time()
@@ -163,10 +172,11 @@ def run(mode: str, out: Path) -> dict:
         scaling.append(run_measure("eval", "--size", s, "--reps", max(1, cfg["reps"] - (s >= 2048)), "--impl", "ours"))
         print(f"  scaling {s}px: {scaling[-1]['seconds_per_eval']:.3f} s/eval, "
               f"{scaling[-1]['peak_bytes'] / 2**30:.2f} GiB", flush=True)
-    pixels = [r["pixels"] for r in scaling]
-    report["scaling"] = {"points": scaling,
-                         "time_exponent": fit_exponent(pixels, [r["seconds_per_eval"] for r in scaling]),
-                         "memory_exponent": fit_exponent(pixels, [r["peak_bytes"] for r in scaling])}
+    if scaling:
+        pixels = [r["pixels"] for r in scaling]
+        report["scaling"] = {"points": scaling,
+                             "time_exponent": fit_exponent(pixels, [r["seconds_per_eval"] for r in scaling]),
+                             "memory_exponent": fit_exponent(pixels, [r["peak_bytes"] for r in scaling])}
     if cfg["c2f"]:
         sizes, steps = cfg["c2f"]
         report["large"] = run_measure("c2f", "--sizes", ",".join(map(str, sizes)), "--steps", ",".join(map(str, steps)))
@@ -193,7 +203,8 @@ def run(mode: str, out: Path) -> dict:
     (out / f"{mode}.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / f"{mode}.md").write_text(markdown(report) + "\n")
     if mode == "full" and out == RESULTS:
-        write_cost_model(report)
+        if "scaling" in report:
+            write_cost_model(report)
         update_readme(report)
     print(markdown(report))
     return report
@@ -229,6 +240,9 @@ def readme_table(r: dict) -> str:
                   f"{e['ours']['seconds_per_eval']:.2f} s ({s['eval_speedup']:.2f}×, {r['machine']['compute_dtype']}). "
                   f"The time and memory estimate printed before each run was off by at most "
                   f"{s['worst_estimate_error']:.0%}. Details: [benchmarks/results/full.md](benchmarks/results/full.md)."]
+    missing = [p for p in PAIRS if p not in {q["pair"] for q in r["pairs"]}]
+    if missing:
+        lines += ["", f"Not measured in this run: {', '.join(m.replace(':', ' + ') for m in missing)}."]
     return "\n".join(lines)
 
 
@@ -257,7 +271,8 @@ def markdown(r: dict) -> str:
              f"{r['machine']['tensorflow']}, ours computes in {r['machine']['compute_dtype']} (measured choice). "
              f"{r['note']}.", "",
              "A default `stylize` run, start to finish, against the TensorFlow tutorial's 1,000 Adam steps on the "
-             "same pair (its final loss is L_ref; both scored with the tutorial's float32 objective):", "",
+             "same pair (its final loss is L_ref; both scored with the tutorial's float32 objective; the tutorial's "
+             "time is 1,000 × the median of 20 of its steps timed in this run):", "",
              "| pair | tutorial | ours (defaults) | time ratio | ours final / L_ref | steps (evaluations) | why ours "
              "stopped | estimate error (time, memory) |", "|---|---|---|---|---|---|---|---|"]
     for p in r["pairs"]:
@@ -273,13 +288,14 @@ def markdown(r: dict) -> str:
               "|---|---|---|---|---|",
               f"| first pair | {e['baseline']['seconds_per_eval']:.3f} | {e['ours']['seconds_per_eval']:.3f} "
               f"(**{s['eval_speedup']:.2f}×**) | {e['float32']['seconds_per_eval']:.3f} | "
-              f"{e['bfloat16']['seconds_per_eval']:.3f} |", "",
-              "Scaling (ours, one loss+gradient evaluation):", "",
-              "| long side | pixels | seconds | peak memory |", "|---|---|---|---|"]
-    for p in r["scaling"]["points"]:
-        lines.append(f"| {p['size']} | {p['pixels']:,} | {p['seconds_per_eval']:.3f} | {gib(p['peak_bytes'])} |")
-    lines += ["", f"Fitted exponents against pixel count: time {r['scaling']['time_exponent']:.2f}, "
-                  f"peak memory {r['scaling']['memory_exponent']:.2f}."]
+              f"{e['bfloat16']['seconds_per_eval']:.3f} |", ""]
+    if "scaling" in r:
+        lines += ["Scaling (ours, one loss+gradient evaluation):", "",
+                  "| long side | pixels | seconds | peak memory |", "|---|---|---|---|"]
+        for p in r["scaling"]["points"]:
+            lines.append(f"| {p['size']} | {p['pixels']:,} | {p['seconds_per_eval']:.3f} | {gib(p['peak_bytes'])} |")
+        lines += ["", f"Fitted exponents against pixel count: time {r['scaling']['time_exponent']:.2f}, "
+                      f"peak memory {r['scaling']['memory_exponent']:.2f}."]
     if "large" in r:
         L = r["large"]
         lines += ["", f"Coarse-to-fine to {L['sizes'][-1]} px ({' → '.join(map(str, L['sizes']))}, steps "
@@ -299,13 +315,15 @@ def main() -> None:
     for mode in MODES:
         group.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--pairs", help="comma-separated content:style pairs, a subset of the mode's")
+    parser.add_argument("--skip-scaling", action="store_true", help="skip the scaling and coarse-to-fine runs")
     parser.add_argument("--readme", action="store_true",
                         help="only rewrite README.md's speed table from results/full.json")
     args = parser.parse_args()
     if args.readme:
         update_readme(json.loads((RESULTS / "full.json").read_text()))
         return
-    run(args.mode or "short", args.out)
+    run(args.mode or "short", args.out, args.pairs.split(",") if args.pairs else None, not args.skip_scaling)
 
 
 if __name__ == "__main__":

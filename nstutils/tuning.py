@@ -36,6 +36,28 @@ REPEATS = 3
 #: Layers of the representative pass (the tutorial's style layers and content layer).
 LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1", "block5_conv2")
 CACHE_VERSION = 1
+#: Load (runnable processes per CPU, 1-minute average) above which a measurement is suspect,
+#: and below which the machine counts as quiet enough to measure it again.
+BUSY_LOAD, QUIET_LOAD = 0.75, 0.3
+
+
+def machine_load() -> Optional[float]:
+    """The 1-minute load average per CPU, or None where the OS does not report it."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (AttributeError, OSError):
+        return None
+
+
+def measured_while_busy(entry: Dict, load_now: Optional[float]) -> bool:
+    """True for a cached measurement taken on a busy machine when this one is quiet now.
+
+    Other processes slow both dtypes (their ratio may survive, their seconds do not), and
+    :mod:`nstutils.cost` turns those seconds into every later time estimate: measuring
+    again on a quiet machine keeps one busy afternoon from inflating estimates for good.
+    """
+    then = entry.get("load")
+    return isinstance(then, (int, float)) and then > BUSY_LOAD and load_now is not None and load_now < QUIET_LOAD
 
 
 def cpu_model() -> str:
@@ -172,7 +194,11 @@ def measured_compute_dtype(cache_path: Path, device: Optional[str] = None, *, mi
     if not refresh:
         entry = _read(Path(cache_path))["entries"].get(key)
         if isinstance(entry, dict) and entry.get("compute_dtype") in ("float32", "bfloat16"):
-            return entry["compute_dtype"]
+            if not measured_while_busy(entry, machine_load()):
+                return entry["compute_dtype"]
+            log.info("the compute dtype was measured while the machine was busy (load %.2f per CPU); measuring "
+                     "again now that it is quiet", entry["load"])
+    load = machine_load()
     seconds: Dict[str, float] = {}
     errors: Dict[str, str] = {}
     for dtype in ("float32", "bfloat16"):
@@ -186,7 +212,7 @@ def measured_compute_dtype(cache_path: Path, device: Optional[str] = None, *, mi
     chosen = choose(seconds, min_speedup)
     entry = {"compute_dtype": chosen, "seconds": seconds, "speedup": (seconds["float32"] / seconds["bfloat16"]
                                                                       if seconds.get("bfloat16") else None),
-             "min_speedup": min_speedup, "shape": list(shape), "repeats": repeats,
+             "min_speedup": min_speedup, "shape": list(shape), "repeats": repeats, "load": load,
              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if errors:
         entry["errors"] = errors

@@ -25,6 +25,7 @@ def fake_timer(monkeypatch):
     monkeypatch.setattr(tuning, "time_evaluation", fake)
     monkeypatch.setattr(tuning, "cpu_model", lambda: "Test CPU 9000")
     monkeypatch.setattr(tuning, "thread_count", lambda: 2)
+    monkeypatch.setattr(tuning, "machine_load", lambda: 0.1)
     return seconds, calls
 
 
@@ -115,3 +116,31 @@ def test_real_quick_measurement(tmp_path):
     assert entry["compute_dtype"] == chosen
     assert entry["seconds"]["float32"] > 0 and entry["seconds"]["bfloat16"] > 0
     assert tuning.measured_compute_dtype(cache, shape=(1, 32, 48, 3), repeats=1) == chosen
+
+
+def test_a_measurement_made_on_a_busy_machine_is_redone_when_it_is_quiet(tmp_path, fake_timer, monkeypatch):
+    seconds, calls = fake_timer
+    cache = tmp_path / "tuning.json"
+    monkeypatch.setattr(tuning, "machine_load", lambda: 4.0)  # other jobs on every core
+    seconds.update(float32=8.0, bfloat16=4.0)
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16" and len(calls) == 2
+    key, = json.loads(cache.read_text())["entries"]
+    assert json.loads(cache.read_text())["entries"][key]["load"] == 4.0
+    # still busy: the cached answer stands
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16" and len(calls) == 2
+    # quiet now: measured again, and the new seconds replace the inflated ones
+    monkeypatch.setattr(tuning, "machine_load", lambda: 0.1)
+    seconds.update(float32=1.0, bfloat16=0.9)
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32" and len(calls) == 4
+    assert tuning.measured_seconds(cache, "float32", device="/CPU:0") == 1.0
+    # a quiet measurement is kept whatever the load later
+    monkeypatch.setattr(tuning, "machine_load", lambda: 4.0)
+    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32" and len(calls) == 4
+
+
+def test_measured_while_busy_rule():
+    assert tuning.measured_while_busy({"load": 2.0}, 0.1)
+    assert not tuning.measured_while_busy({"load": 2.0}, 0.5)  # not quiet enough to do better
+    assert not tuning.measured_while_busy({"load": 0.5}, 0.1)  # it was quiet then
+    assert not tuning.measured_while_busy({}, 0.1)  # older entries without a load: kept
+    assert not tuning.measured_while_busy({"load": 2.0}, None)  # no load average on this OS

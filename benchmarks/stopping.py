@@ -37,6 +37,15 @@ def tracked_bests(best: Sequence[Optional[float]]) -> List[float]:
     return out
 
 
+def switch_step(best: Sequence[Optional[float]]) -> Optional[int]:
+    """The first step (1-based) evaluated in float32 after bfloat16, or None if the run never switched."""
+    values = [math.inf if b is None else float(b) for b in best]
+    for i in range(1, len(values)):
+        if values[i] > values[i - 1]:
+            return i + 1
+    return None
+
+
 def stopping_step(best: Sequence[Optional[float]], tolerance: float, window: int) -> Optional[int]:
     """The step (1-based) at which the rule would stop, or None if not within the recorded steps."""
     tracked = tracked_bests(best)
@@ -68,6 +77,15 @@ def main() -> None:
     pairs = [p for p in report["pairs"] if "best" in p["ours"]]
     if not pairs:
         raise SystemExit(f"{args.results} has no per-step best losses (made before the benchmark recorded them)")
+    for p in pairs:
+        ours, switched = p["ours"], switch_step(p["ours"]["best"])
+        if switched:
+            seconds = ours["step_seconds"]
+            share = 1 - seconds[switched - 2] / seconds[-1]
+            print(f"{p['pair']}: bfloat16 until step {switched - 1}, then float32 to step {len(seconds)} "
+                  f"({share:.0%} of the optimisation time in float32)")
+        else:
+            print(f"{p['pair']}: no switch to float32 ({ours['settings'].get('compute_dtype')})")
     print("rule | " + " | ".join(p["pair"] for p in pairs) + " | all ≤ L_ref | worst time ratio")
     for window in map(int, args.windows.split(",")):
         for tolerance in map(float, args.tolerances.split(",")):

@@ -67,7 +67,7 @@ def test_readme_has_the_speed_table_markers():
 
 
 def test_stopping_replay_matches_the_rule_and_the_float32_switch():
-    from benchmarks.stopping import replay, stopping_step, tracked_bests
+    from benchmarks.stopping import replay, stopping_step, switch_step, tracked_bests
 
     # best loss halves each step for 10 steps, then creeps down by 0.1 % per step
     best = [100.0 * 0.5 ** i for i in range(10)] + [100.0 * 0.5 ** 9 * 0.999 ** i for i in range(1, 31)]
@@ -77,6 +77,7 @@ def test_stopping_replay_matches_the_rule_and_the_float32_switch():
     switched = [10.0, 9.0, 8.0, 8.5, 8.4, 8.3, 8.2]
     assert tracked_bests(switched)[:3] == [float("inf")] * 3 and tracked_bests(switched)[3:] == switched[3:]
     assert stopping_step(switched, tolerance=0.5, window=2) == 6
+    assert switch_step(switched) == 4 and switch_step(best) is None
     run = {"best": best, "target": 2.0,
            "trace": [{"step": s, "evaluations": s + 1, "seconds": s * 0.5, "float32_loss": 4.0 - s / 10}
                      for s in (10, 20, 30, 40)]}

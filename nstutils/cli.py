@@ -246,19 +246,19 @@ def _stylize(args) -> int:
     if not output.parent.exists():
         raise SettingsError(f"output folder {output.parent} does not exist")
     checked = make_settings(resolve=False, **_given_settings(args))  # every option, before any work starts
-    _import_tensorflow_quietly()
-    settings = make_settings(checked)
-    run = settings.run
     for flag in ("preview_every", "checkpoint_every"):
         if getattr(args, flag) < 0:
             raise SettingsError(f"--{flag.replace('_', '-')} must be ≥ 0")
-    checkpoint = checkpoint_path(output)
-    resumed = load_checkpoint(checkpoint) if args.resume else None
+    _import_tensorflow_quietly()
 
     from .optimize import StyleObjective, initial_image, run_optimizer, style_size
 
-    content = load_image(args.content, max_dim=run.max_dim)
-    style = load_image(args.style, max_dim=style_size(run))
+    content = load_image(args.content, max_dim=checked.run.max_dim)
+    style = load_image(args.style, max_dim=style_size(checked.run))
+    settings = make_settings(checked)  # may measure the compute dtype (once per machine): inputs are good by now
+    run = settings.run
+    checkpoint = checkpoint_path(output)
+    resumed = load_checkpoint(checkpoint) if args.resume else None
 
     done_steps, state, start = 0, None, None
     if resumed is not None:

@@ -192,4 +192,7 @@ def test_a_bfloat16_lbfgs_run_does_not_stop_silently_and_ends_near_float32():
     fp32 = stylize(content, style, steps=120, compute_dtype="float32", max_dim=64)
     assert bf16.stop_reason in ("finished", "converged"), bf16.message
     assert bf16.stop_reason == "converged" or len(bf16.history) == 120
-    assert judge(bf16.image[None])["total"] <= 1.02 * judge(fp32.image[None])["total"]
+    # The two dtypes take different paths: at this size and step count their final losses differ by a few per
+    # cent either way (measured: bfloat16/float32 = 0.978 from the photo, 1.032 from the recoloured photo).
+    # The silent stop cost 10 %.
+    assert judge(bf16.image[None])["total"] <= 1.05 * judge(fp32.image[None])["total"]

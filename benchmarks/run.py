@@ -190,15 +190,50 @@ def run(mode: str, out: Path, pairs: Optional[Sequence[str]] = None, scaling: bo
                        "ours_per_second": flops / evals["ours"]["seconds_per_eval"],
                        "baseline_per_second": flops / evals["baseline"]["seconds_per_eval"],
                        "peak_per_second": peaks}
+    report["wall_seconds"] = time.time() - started
+    return write_report(summarize(report), mode, out)
+
+
+def summarize(report: dict) -> dict:
+    pairs, evals = report["pairs"], report["evaluation"]
     ratios = [p["ours"]["time_ratio"] for p in pairs]
     report["summary"] = {
-        "eval_speedup": speedup,
+        "eval_speedup": evals["baseline"]["seconds_per_eval"] / evals["ours"]["seconds_per_eval"],
         "worst_time_ratio": min(ratios), "best_time_ratio": max(ratios),
         "worst_loss_ratio": max(p["ours"]["loss_ratio"] for p in pairs),
         "all_reached": all(p["ours"]["loss_ratio"] <= 1.0 for p in pairs),
         "worst_estimate_error": max(abs(v) for p in pairs for v in p["ours"]["estimate_error"].values()),
     }
-    report["wall_seconds"] = time.time() - started
+    return report
+
+
+def merge(reports: Sequence[dict]) -> dict:
+    """One report from runs of different pairs (e.g. made on different days with ``--pairs``).
+
+    Pairs are taken in the order of :data:`PAIRS`, a later report's pair replacing an earlier
+    one's; the per-evaluation timings, FLOPs and machine come from the first report, the
+    scaling points from the last report that has them. Each pair keeps its own date.
+    """
+    if not reports:
+        raise ValueError("nothing to merge")
+    machines = {r["machine"].get("cpu") for r in reports}
+    if len(machines) > 1:
+        raise ValueError(f"reports from different machines cannot be merged: {sorted(machines)}")
+    merged = json.loads(json.dumps(reports[0]))
+    by_pair = {}
+    for r in reports:
+        for p in r["pairs"]:
+            by_pair[p["pair"]] = {**p, "date": p.get("date", r["date"])}
+    merged["pairs"] = [by_pair[name] for name in PAIRS if name in by_pair]
+    with_scaling = [r for r in reports if "scaling" in r]
+    if with_scaling:
+        merged["scaling"] = with_scaling[-1]["scaling"]
+    merged["date"] = max(r["date"] for r in reports)
+    merged["merged_from"] = [r["date"] for r in reports]
+    return summarize(merged)
+
+
+def write_report(report: dict, mode: str, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{mode}.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / f"{mode}.md").write_text(markdown(report) + "\n")
@@ -317,9 +352,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--pairs", help="comma-separated content:style pairs, a subset of the mode's")
     parser.add_argument("--skip-scaling", action="store_true", help="skip the scaling and coarse-to-fine runs")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="combine reports of different pairs into <mode>.json (and the README table)")
     parser.add_argument("--readme", action="store_true",
                         help="only rewrite README.md's speed table from results/full.json")
     args = parser.parse_args()
+    if args.merge:
+        write_report(merge([json.loads(path.read_text()) for path in args.merge]), args.mode or "full", args.out)
+        return
     if args.readme:
         update_readme(json.loads((RESULTS / "full.json").read_text()))
         return

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.run import README_END, README_START, conv_flops, fit_exponent, markdown, update_readme
+from benchmarks.run import README_END, README_START, conv_flops, fit_exponent, markdown, merge, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,6 +47,18 @@ def test_smoke_mode_writes_json_and_markdown(tmp_path):
     again = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(tmp_path)], cwd=ROOT,
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and json.loads((tmp_path / "smoke.json").read_text())["pairs"][0]["baseline"]["cached"]
+    # reports of different pairs merge into one, in the benchmark's pair order, with the summary recomputed
+    other = json.loads(json.dumps(report))
+    other["pairs"][0]["pair"] = "astronaut:the_scream"
+    other["pairs"][0]["ours"]["loss_ratio"] = 1.5
+    other.pop("scaling")
+    merged = merge([other, report])
+    assert [p["pair"] for p in merged["pairs"]] == ["tubingen:starry_night", "astronaut:the_scream"]
+    assert merged["summary"]["worst_loss_ratio"] == 1.5 and not merged["summary"]["all_reached"]
+    assert merged["scaling"] == report["scaling"]
+    other["machine"] = {**other["machine"], "cpu": "Another CPU"}
+    with pytest.raises(ValueError, match="different machines"):
+        merge([report, other])
     # the README's speed table is rewritten between its markers, and only there
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n## Speed\n\nIntro.\n\n{README_START}\nold table\n{README_END}\n\n## Next\n")

@@ -18,23 +18,9 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def tracked_bests(best: Sequence[Optional[float]]) -> List[float]:
-    """The stopping rule's view of the best loss per step.
-
-    When L-BFGS switches from bfloat16 to float32 it forgets the best loss (the scales
-    differ), so the recorded best rises once; the rule then sees no history before that.
-    """
-    values = [math.inf if b is None else float(b) for b in best]
-    out = list(values)
-    for i in range(1, len(values)):
-        if values[i] > values[i - 1]:  # the switch: everything before is on another scale
-            out[:i] = [math.inf] * i
-    return out
 
 
 def switch_step(best: Sequence[Optional[float]]) -> Optional[int]:
@@ -47,10 +33,17 @@ def switch_step(best: Sequence[Optional[float]]) -> Optional[int]:
 
 
 def stopping_step(best: Sequence[Optional[float]], tolerance: float, window: int) -> Optional[int]:
-    """The step (1-based) at which the rule would stop, or None if not within the recorded steps."""
-    tracked = tracked_bests(best)
-    for step in range(window + 1, len(tracked) + 1):
-        before, now = tracked[step - 1 - window], tracked[step - 1]
+    """The step (1-based) at which the rule would stop, or None if not within the recorded steps.
+
+    When L-BFGS switches from bfloat16 to float32 it forgets the best loss (the scales
+    differ), so the recorded best rises once; from then on the rule sees no step before it.
+    """
+    values = [math.inf if b is None else float(b) for b in best]
+    switched = switch_step(best)
+    for step in range(window + 1, len(values) + 1):
+        before, now = values[step - 1 - window], values[step - 1]
+        if switched is not None and step >= switched > step - window:
+            before = math.inf  # the window reaches back across the switch
         if math.isfinite(before) and (before - now) / abs(before) <= tolerance:
             return step
     return None

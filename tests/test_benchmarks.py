@@ -79,16 +79,16 @@ def test_readme_has_the_speed_table_markers():
 
 
 def test_stopping_replay_matches_the_rule_and_the_float32_switch():
-    from benchmarks.stopping import replay, stopping_step, switch_step, tracked_bests
+    from benchmarks.stopping import replay, stopping_step, switch_step
 
     # best loss halves each step for 10 steps, then creeps down by 0.1 % per step
     best = [100.0 * 0.5 ** i for i in range(10)] + [100.0 * 0.5 ** 9 * 0.999 ** i for i in range(1, 31)]
     assert stopping_step(best, tolerance=0.01, window=5) == 15  # first window lying wholly in the slow part
     assert stopping_step(best, tolerance=0.0001, window=5) is None  # stricter than anything recorded
-    # the float32 switch at step 4 (the best rises once): the rule forgets what came before
+    # the float32 switch at step 4 (the best rises once): from then on the rule forgets what came before
     switched = [10.0, 9.0, 8.0, 8.5, 8.4, 8.3, 8.2]
-    assert tracked_bests(switched)[:3] == [float("inf")] * 3 and tracked_bests(switched)[3:] == switched[3:]
-    assert stopping_step(switched, tolerance=0.5, window=2) == 6
+    assert stopping_step(switched, tolerance=0.05, window=2) == 6  # 8.5 → 8.3, not 8.0 → 8.3
+    assert stopping_step(switched, tolerance=0.5, window=2) == 3  # a loose rule stops before the switch
     assert switch_step(switched) == 4 and switch_step(best) is None
     run = {"best": best, "target": 2.0,
            "trace": [{"step": s, "evaluations": s + 1, "seconds": s * 0.5, "float32_loss": 4.0 - s / 10}

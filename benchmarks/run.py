@@ -145,7 +145,13 @@ def run(mode: str, out: Path, pairs: Optional[Sequence[str]] = None, scaling: bo
     print(f"[{mode}] seconds per loss+gradient at {size} px: baseline {evals['baseline']['seconds_per_eval']:.3f}, "
           f"ours {evals['ours']['seconds_per_eval']:.3f} ({speedup:.2f}×)", flush=True)
 
-    pairs = []
+    report["pairs"] = measure_pairs(mode, cfg, out)
+    return finish_run(mode, cfg, out, report, started)
+
+
+def measure_pairs(mode: str, cfg: dict, out: Path) -> list:
+    """Per pair: the tutorial's loss (cached) and time (measured now), then a default run of ours."""
+    size, pairs = cfg["size"], []
     for pair in cfg["pairs"]:
         print(f"[{mode}] {pair}: tutorial recipe, {cfg['baseline_steps']} Adam steps at {size} px", flush=True)
         baseline = cached_baseline(size, cfg["baseline_steps"], out, pair)
@@ -165,8 +171,22 @@ def run(mode: str, out: Path, pairs: Optional[Sequence[str]] = None, scaling: bo
         print(f"  ours: {ours['message']}; {ours['seconds']:.1f} s, final {ours['final_float32_loss']:.4g} "
               f"({ours['loss_ratio']:.3f}× L_ref), {ours['time_ratio']:.1f}× faster", flush=True)
         pairs.append({"pair": pair, "baseline": baseline, "ours": ours})
-    report["pairs"] = pairs
+    return pairs
 
+
+def pairs_only(mode: str, out: Path, pairs: Sequence[str]) -> dict:
+    """Only the named pairs, for ``--merge`` with a report that has the rest (evaluation timings etc.)."""
+    cfg = {**MODES[mode], "pairs": tuple(pairs)}
+    report = {"mode": mode, "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "pairs": measure_pairs(mode, cfg, out)}
+    path = out / f"{mode}-pairs-{time.strftime('%Y%m%d-%H%M')}.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {path}; combine it with --merge")
+    return report
+
+
+def finish_run(mode: str, cfg: dict, out: Path, report: dict, started: float) -> dict:
+    size, evals, info = cfg["size"], report["evaluation"], report["machine"]
     scaling = []
     for s in cfg["scaling"]:
         scaling.append(run_measure("eval", "--size", s, "--reps", max(1, cfg["reps"] - (s >= 2048)), "--impl", "ours"))
@@ -219,7 +239,10 @@ def merge(reports: Sequence[dict]) -> dict:
     machines = {r["machine"].get("cpu") for r in reports}
     if len(machines) > 1:
         raise ValueError(f"reports from different machines cannot be merged: {sorted(machines)}")
-    merged = json.loads(json.dumps(reports[0]))
+    complete = [r for r in reports if "evaluation" in r]
+    if not complete:
+        raise ValueError("at least one report must be a whole run (with the per-evaluation timings)")
+    merged = json.loads(json.dumps(complete[0]))
     by_pair = {}
     for r in reports:
         for p in r["pairs"]:
@@ -352,11 +375,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--pairs", help="comma-separated content:style pairs, a subset of the mode's")
     parser.add_argument("--skip-scaling", action="store_true", help="skip the scaling and coarse-to-fine runs")
+    parser.add_argument("--pairs-only", action="store_true",
+                        help="measure only --pairs (no evaluation timings or scaling), for --merge")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
                         help="combine reports of different pairs into <mode>.json (and the README table)")
     parser.add_argument("--readme", action="store_true",
                         help="only rewrite README.md's speed table from results/full.json")
     args = parser.parse_args()
+    if args.pairs_only:
+        if not args.pairs:
+            raise SystemExit("--pairs-only needs --pairs")
+        pairs_only(args.mode or "full", args.out, args.pairs.split(","))
+        return
     if args.merge:
         write_report(merge([json.loads(path.read_text()) for path in args.merge]), args.mode or "full", args.out)
         return

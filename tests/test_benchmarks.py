@@ -51,7 +51,8 @@ def test_smoke_mode_writes_json_and_markdown(tmp_path):
     other = json.loads(json.dumps(report))
     other["pairs"][0]["pair"] = "astronaut:the_scream"
     other["pairs"][0]["ours"]["loss_ratio"] = 1.5
-    other.pop("scaling")
+    for key in ("scaling", "evaluation", "flops"):  # as --pairs-only writes it
+        other.pop(key)
     merged = merge([other, report])
     assert [p["pair"] for p in merged["pairs"]] == ["tubingen:starry_night", "astronaut:the_scream"]
     assert merged["summary"]["worst_loss_ratio"] == 1.5 and not merged["summary"]["all_reached"]
@@ -59,6 +60,8 @@ def test_smoke_mode_writes_json_and_markdown(tmp_path):
     other["machine"] = {**other["machine"], "cpu": "Another CPU"}
     with pytest.raises(ValueError, match="different machines"):
         merge([report, other])
+    with pytest.raises(ValueError, match="whole run"):
+        merge([other])
     # the README's speed table is rewritten between its markers, and only there
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n## Speed\n\nIntro.\n\n{README_START}\nold table\n{README_END}\n\n## Next\n")

@@ -288,20 +288,31 @@ def readme_table(r: dict) -> str:
              f"cores, no GPU, TensorFlow {r['machine']['tensorflow']}): a default `stylize` run at "
              f"{r['evaluation']['ours']['size']} px, start to finish, against the TensorFlow tutorial's 1,000 Adam "
              "steps on the same pair, both scored with the tutorial's float32 objective.", "",
-             "| photo + painting | tutorial | `stylize` defaults | speed-up | final loss / tutorial's | steps |",
-             "|---|---|---|---|---|---|"]
+             "| photo + painting | tutorial | `stylize` defaults | speed-up | final loss / tutorial's | steps | "
+             "stopping rule |", "|---|---|---|---|---|---|---|"]
     for p in r["pairs"]:
         b, o = p["baseline"], p["ours"]
         lines.append(f"| {p['pair'].replace(':', ' + ').replace('_', ' ')} | {b['seconds'] / 60:.1f} min | "
-                     f"{o['seconds'] / 60:.1f} min | {o['time_ratio']:.1f}× | {o['loss_ratio']:.3f} | {o['steps']} |")
-    lines += ["", f"One loss + gradient evaluation: tutorial {e['baseline']['seconds_per_eval']:.2f} s, ours "
-                  f"{e['ours']['seconds_per_eval']:.2f} s ({s['eval_speedup']:.2f}×, {r['machine']['compute_dtype']}). "
+                     f"{o['seconds'] / 60:.1f} min | {o['time_ratio']:.1f}× | {o['loss_ratio']:.3f} | {o['steps']} | "
+                     f"{_rule(o)} |")
+    lines += ["", f"One loss + gradient evaluation at {r['evaluation']['ours']['size']} px: tutorial "
+                  f"{e['baseline']['seconds_per_eval']:.2f} s; ours {e['bfloat16']['seconds_per_eval']:.2f} s in "
+                  f"bfloat16, {e['float32']['seconds_per_eval']:.2f} s in float32 (this machine's measured choice: "
+                  f"{r['machine']['compute_dtype']}). "
                   f"The time and memory estimate printed before each run was off by at most "
                   f"{s['worst_estimate_error']:.0%}. Details: [benchmarks/results/full.md](benchmarks/results/full.md)."]
     missing = [p for p in PAIRS if p not in {q["pair"] for q in r["pairs"]}]
     if missing:
         lines += ["", f"Not measured in this run: {', '.join(m.replace(':', ' + ') for m in missing)}."]
     return "\n".join(lines)
+
+
+def _rule(ours: dict) -> str:
+    """The stopping rule a recorded run used, e.g. ``1.0 % / 50 steps`` (runs kept across rule changes differ)."""
+    s = ours.get("settings", {})
+    if s.get("steps"):
+        return f"{s['steps']} steps"
+    return f"{s.get('stop_tolerance', float('nan')):.1%} / {s.get('stop_window', '?')} steps"
 
 
 def update_readme(report: dict, path: Path = ROOT / "README.md") -> None:
@@ -332,13 +343,13 @@ def markdown(r: dict) -> str:
              "same pair (its final loss is L_ref; both scored with the tutorial's float32 objective; the tutorial's "
              "time is 1,000 × the median of 20 of its steps timed in this run):", "",
              "| pair | tutorial | ours (defaults) | time ratio | ours final / L_ref | steps (evaluations) | why ours "
-             "stopped | estimate error (time, memory) |", "|---|---|---|---|---|---|---|---|"]
+             "stopped | stopping rule | estimate error (time, memory) |", "|---|---|---|---|---|---|---|---|---|"]
     for p in r["pairs"]:
         b, o = p["baseline"], p["ours"]
         err = o["estimate_error"]
         lines.append(f"| {p['pair'].replace(':', ' + ')} | {b['seconds']:.0f} s | {o['seconds']:.0f} s | "
                      f"**{o['time_ratio']:.1f}×** | {o['loss_ratio']:.3f} | {o['steps']} ({o['evaluations']}) | "
-                     f"{o['stop_reason']} | {err['seconds']:+.0%}, {err['peak_bytes']:+.0%} |")
+                     f"{o['stop_reason']} | {_rule(o)} | {err['seconds']:+.0%}, {err['peak_bytes']:+.0%} |")
     lines += ["", f"Worst pair: {s['worst_time_ratio']:.1f}× faster (best {s['best_time_ratio']:.1f}×); every pair at "
                   f"or below L_ref: {'yes' if s['all_reached'] else 'no'} (worst {s['worst_loss_ratio']:.3f}× L_ref); "
                   f"worst estimate error {s['worst_estimate_error']:.0%}.", "",

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.run import README_END, README_START, conv_flops, fit_exponent, markdown, merge, update_readme
+from benchmarks.run import (README_END, README_START, conv_flops, fit_exponent, markdown, merge, readme_table,
+                            update_readme)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,9 +77,12 @@ def test_smoke_mode_writes_json_and_markdown(tmp_path):
         update_readme(report, readme)
 
 
-def test_readme_has_the_speed_table_markers():
+def test_readme_speed_table_is_made_from_the_committed_results():
     text = (ROOT / "README.md").read_text()
     assert text.index(README_START) < text.index(README_END)
+    report = json.loads((ROOT / "benchmarks" / "results" / "full.json").read_text())
+    assert readme_table(report) in text, "run `python -m benchmarks.run --readme`"
+    assert (ROOT / "benchmarks" / "results" / "full.md").read_text() == markdown(report) + "\n"
 
 
 def test_stopping_replay_matches_the_rule_and_the_float32_switch():

@@ -54,7 +54,8 @@ html: setup
 gallery: setup
 	$(BIN)/python docs/gallery.py
 
-# The full benchmark takes about 45 minutes; `make benchmark MODE=--short` takes two.
+# The full benchmark takes about 3 hours on a 2-core CPU (the tutorial's 4 × 1,000 steps, cached once run);
+# `make benchmark MODE=--short` takes a few minutes.
 MODE ?= --full
 benchmark: setup
 	$(BIN)/python -m benchmarks.run $(MODE)

@@ -111,7 +111,6 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
     estimate = estimate_run(settings.run, content.shape, settings.objective.compute_dtype)
     paused = {"seconds": 0.0}
     trace, reached = [], {}
-
     bests = []  # the run's best loss after each step: replays the stopping rule offline
 
     def callback(progress):
@@ -137,7 +136,6 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
             "seconds_to_target": reached.get("seconds"), "steps_to_target": reached.get("step"),
             "steps": len(result.history), "evaluations": result.evaluations, "stop_reason": result.stop_reason,
             "message": result.message, "final_float32_loss": final, "trace": trace,
-            "history": [round(float(h["total"]), 1) for h in result.history],
             "best": [round(float(b), 1) if math.isfinite(b) else None for b in bests],
             "step_seconds": [round(float(h["seconds"]), 3) for h in result.history],
             "estimate": {"seconds": estimate.seconds, "peak_bytes": estimate.peak_bytes}}

@@ -23,8 +23,12 @@ EVALUATIONS_PER_STEP = {"lbfgs": 1.05, "adam": 1.0, "gd": 1.0}
 #: (L-BFGS: 495 steps at 512 px on Tübingen + The Starry Night, replayed from the benchmark's run
 #: with the 1 % / 50-step rule; the others are guesses).
 TYPICAL_ADAPTIVE_STEPS = {"lbfgs": 500, "adam": 1500, "gd": 1500}
-#: Memory of the L-BFGS history: 2 vectors of float32 pixels per remembered step.
-LBFGS_HISTORY = 20
+#: Bytes per pixel a run holds beyond one evaluation's peak (the scaling points measure that):
+#: for L-BFGS mostly scipy's float64 workspace (history 20: 45 vectors of 3 numbers per pixel,
+#: about 1.1 kB) plus the optimiser's copies of the image and gradient. Measured as the peak
+#: RSS of 30-step runs minus that of two evaluations, 2026-11-26 (2 cores, bfloat16): L-BFGS
+#: +0.11 GiB at 256 px, +0.41 at 512, +1.69 at 1024 (2.2-2.4 kB/pixel); Adam +0.07 at 512.
+RUN_BYTES_PER_PIXEL = {"lbfgs": 2300, "adam": 360, "gd": 360}
 #: Fallback fit (bfloat16 convolutions, 2 cores): 0.92 s and 1.6 GB at 512×384.
 _FALLBACK = {"a": 0.92 / 196608, "b": 1.0, "c": 0.75e9, "d": 0.85e9 / 196608}
 SETUP_SECONDS = 6.0
@@ -82,9 +86,9 @@ def estimate_cost(max_dim: int, steps: int, optimizer: str = "lbfgs", aspect: fl
     fit = _fit()
     pixels = max_dim * max(1.0, round(max_dim * aspect))
     evaluations = steps * EVALUATIONS_PER_STEP.get(optimizer, 1.0)
-    history = 2 * LBFGS_HISTORY * pixels * 3 * 4 if optimizer == "lbfgs" else 2 * pixels * 3 * 4
+    run_bytes = RUN_BYTES_PER_PIXEL.get(optimizer, RUN_BYTES_PER_PIXEL["lbfgs"]) * pixels
     return CostEstimate(seconds=SETUP_SECONDS + seconds_per_evaluation(pixels, measured) * evaluations,
-                        peak_bytes=max(fit["c"] + fit["d"] * pixels + history, 0.5e9))
+                        peak_bytes=max(fit["c"] + fit["d"] * pixels + run_bytes, 0.5e9))
 
 
 def image_aspect(shape: Tuple[int, ...]) -> float:

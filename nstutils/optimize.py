@@ -451,8 +451,12 @@ def _run_lbfgs(objective: StyleObjective, start: np.ndarray, run: RunSettings, t
             return exact_fun(x)
         return fun
 
-    fallback = (switch_to_float32(evaluate_with(objective.exact()))
-                if objective.settings.compute_dtype != "float32" else None)
+    def exact_fun(x):
+        # Built on first use: most runs stop before they stall, and building it costs a
+        # float32 forward pass over both images and a second set of weights.
+        return evaluate_with(objective.exact())(x)
+
+    fallback = switch_to_float32(exact_fun) if objective.settings.compute_dtype != "float32" else None
 
     def on_iteration(step, x, loss):
         tracker.step_done(last["losses"], last["image"])

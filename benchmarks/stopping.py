@@ -18,14 +18,20 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
+
+from nstutils.settings import window_improvement
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _losses(best: Sequence[Optional[float]]) -> List[float]:
+    return [math.inf if b is None else float(b) for b in best]
+
+
 def switch_step(best: Sequence[Optional[float]]) -> Optional[int]:
     """The first step (1-based) evaluated in float32 after bfloat16, or None if the run never switched."""
-    values = [math.inf if b is None else float(b) for b in best]
+    values = _losses(best)
     for i in range(1, len(values)):
         if values[i] > values[i - 1]:
             return i + 1
@@ -36,15 +42,16 @@ def stopping_step(best: Sequence[Optional[float]], tolerance: float, window: int
     """The step (1-based) at which the rule would stop, or None if not within the recorded steps.
 
     When L-BFGS switches from bfloat16 to float32 it forgets the best loss (the scales
-    differ), so the recorded best rises once; from then on the rule sees no step before it.
+    differ), so the recorded best rises once; from then on the rule sees no step before it,
+    exactly as the run's own tracker does.
     """
-    values = [math.inf if b is None else float(b) for b in best]
+    values = _losses(best)
     switched = switch_step(best)
+    forgotten = values if switched is None else [math.inf] * (switched - 1) + values[switched - 1:]
     for step in range(window + 1, len(values) + 1):
-        before, now = values[step - 1 - window], values[step - 1]
-        if switched is not None and step >= switched > step - window:
-            before = math.inf  # the window reaches back across the switch
-        if math.isfinite(before) and (before - now) / abs(before) <= tolerance:
+        seen = forgotten if switched is not None and step >= switched else values
+        improvement = window_improvement(seen[:step], window)
+        if improvement is not None and improvement <= tolerance:
             return step
     return None
 

@@ -26,7 +26,7 @@ import numpy as np
 from .errors import SettingsError
 from .features import FeatureExtractor
 from .images import MAX_DIM, load_image, resize_image
-from .settings import INITS, ObjectiveSettings, RunSettings, Settings, make_settings
+from .settings import INITS, ObjectiveSettings, RunSettings, Settings, make_settings, window_improvement
 
 log = logging.getLogger(__name__)
 
@@ -362,10 +362,7 @@ class _Tracker:
         self.best_by_step.append(self.best_loss)
         step = len(self.history)
         window = self.run.stop_window
-        improvement = None
-        if step > window and math.isfinite(self.best_by_step[-window - 1]):
-            before = self.best_by_step[-window - 1]
-            improvement = (before - self.best_loss) / abs(before) if before else 0.0
+        improvement = window_improvement(self.best_by_step, window)
         if self.callback is not None:
             progress = Progress(step=step, steps=self.steps, losses=dict(losses), seconds=entry["seconds"],
                                 image=image[0], best_loss=self.best_loss, evaluations=self.evaluations,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -141,6 +141,23 @@ class RunSettings:
     def adaptive(self) -> bool:
         """True when the run stops by itself once the loss stops improving (``steps`` unset)."""
         return self.steps is None and self.stop_tolerance > 0
+
+
+def window_improvement(best_by_step: Sequence[float], window: int) -> Optional[float]:
+    """The relative fall of the best loss over the last ``window`` steps: the number the
+    stopping rule compares with ``stop_tolerance`` (introduced in ``05_full_transfer``).
+
+    ``best_by_step[i]`` is the best loss after step ``i + 1``. The fall is
+    ``(best[-window-1] - best[-1]) / |best[-window-1]|``; None while fewer than ``window + 1``
+    steps are known or the earlier best is not finite (a run that forgot it, e.g. on
+    switching to float32). The benchmark's replay of other rules calls this too.
+    """
+    if len(best_by_step) <= window:
+        return None
+    before, now = float(best_by_step[-window - 1]), float(best_by_step[-1])
+    if not math.isfinite(before):
+        return None
+    return (before - now) / abs(before) if before else 0.0
 
 
 def default_max_steps(optimizer: str = "lbfgs") -> int:

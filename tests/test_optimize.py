@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -151,6 +153,16 @@ def test_progress_reports_the_improvement_the_stopping_rule_uses(tiny_content, t
     for step in range(2, 6):  # the best loss two steps back against the best now
         assert seen[step][1] == pytest.approx((bests[step - 2] - bests[step]) / bests[step - 2], rel=1e-6)
     assert all(improvement >= 0 for _, improvement in seen[2:])
+
+
+def test_window_improvement_is_the_relative_fall_of_the_best_loss():
+    from nstutils.settings import window_improvement
+
+    assert window_improvement([10.0, 9.0], 2) is None  # not yet a whole window
+    assert window_improvement([10.0, 9.0, 8.0], 2) == pytest.approx(0.2)
+    assert window_improvement([-10.0, -11.0], 1) == pytest.approx(0.1)  # relative to |before|
+    assert window_improvement([0.0, 0.0], 1) == 0.0
+    assert window_improvement([math.inf, 5.0, 4.0], 2) is None  # forgotten on the switch to float32
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])

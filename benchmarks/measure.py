@@ -82,13 +82,18 @@ def measure_eval(size: int, reps: int, impl: str, pair: str = PAIR) -> dict:
         objective = StyleObjective(content, style, compute_dtype=impl if impl != "ours" else "auto")
         run = lambda: objective.value_and_gradient(content)
     run()
+    load_before = os.getloadavg()[0]
     times = []
     for _ in range(reps):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
+    # The dtype "ours" resolved to and the load around the timing: a timing that disagrees
+    # with the others can then be told apart from a busy machine or a different dtype.
     return {"impl": impl, "size": size, "pixels": int(content.shape[1] * content.shape[2]),
-            "seconds_per_eval": float(np.median(times)), "reps": reps}
+            "seconds_per_eval": float(np.median(times)), "reps": reps, "times": times,
+            "compute_dtype": "float32" if impl == "baseline" else objective.settings.compute_dtype,
+            "load": [load_before, os.getloadavg()[0]]}
 
 
 def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -> dict:

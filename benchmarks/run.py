@@ -356,7 +356,7 @@ def markdown(r: dict) -> str:
               "| seconds per loss+gradient evaluation | tutorial | ours (defaults) | ours float32 | ours bfloat16 |",
               "|---|---|---|---|---|",
               f"| first pair | {e['baseline']['seconds_per_eval']:.3f} | {e['ours']['seconds_per_eval']:.3f} "
-              f"(**{s['eval_speedup']:.2f}×**) | {e['float32']['seconds_per_eval']:.3f} | "
+              f"(**{s['eval_speedup']:.2f}×**{', ' + e['ours']['compute_dtype'] if 'compute_dtype' in e['ours'] else ''}) | {e['float32']['seconds_per_eval']:.3f} | "
               f"{e['bfloat16']['seconds_per_eval']:.3f} |", ""]
     if "scaling" in r:
         lines += ["Scaling (ours, one loss+gradient evaluation):", "",

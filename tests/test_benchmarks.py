@@ -41,6 +41,10 @@ def test_smoke_mode_writes_json_and_markdown(tmp_path):
     ours = pair["ours"]
     assert ours["stop_reason"] in ("finished", "converged") and ours["steps"] >= 1
     assert ours["seconds"] > 0 and ours["estimate"]["seconds"] > 0 and ours["peak_bytes"] > 0
+    # the run's own peak is taken before the tutorial's model scores its saved images
+    assert ours["process_peak_bytes"] >= ours["peak_bytes"]
+    assert ours["trace"] and all(t["float32_loss"] > 0 and t["step"] % 10 == 0 for t in ours["trace"])
+    assert report["evaluation"]["ours"]["compute_dtype"] in ("float32", "bfloat16")
     assert {p["size"] for p in report["scaling"]["points"]} == {32, 48}
     table = (tmp_path / "smoke.md").read_text()
     assert "seconds per loss+gradient evaluation" in table and table == markdown(report) + "\n"

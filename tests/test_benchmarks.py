@@ -105,3 +105,15 @@ def test_stopping_replay_matches_the_rule_and_the_float32_switch():
            "trace": [{"step": s, "evaluations": s + 1, "seconds": s * 0.5, "float32_loss": 4.0 - s / 10}
                      for s in (10, 20, 30, 40)]}
     assert replay(run, 0.01, 5) == {"step": 15, "evaluations": 11, "seconds": 5.0, "loss_ratio": 1.5}
+
+
+def test_dtype_comparison_scores_both_runs_in_float32(tmp_path):
+    from benchmarks.dtypes import compare
+
+    report = compare(size=32, steps=4, pair="astronaut:the_scream")
+    runs = report["runs"]
+    assert set(runs) == {"float32", "bfloat16"}
+    for run in runs.values():
+        assert run["float32_loss"] > 0 and run["steps"] == 4 and run["stop_reason"] == "finished"
+    assert report["bfloat16_over_float32"] == pytest.approx(runs["bfloat16"]["float32_loss"] /
+                                                            runs["float32"]["float32_loss"])

@@ -96,7 +96,7 @@ def measure_eval(size: int, reps: int, impl: str, pair: str = PAIR) -> dict:
             "load": [load_before, os.getloadavg()[0]]}
 
 
-def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -> dict:
+def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR, **overrides) -> dict:
     """A default ``stylize`` run from start to finish, as a user waits for it.
 
     Every ``check_every`` steps the current image is saved (with the clock paused); after
@@ -105,7 +105,8 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
     of the run's peak memory, so ``peak_bytes`` is what a ``nst stylize`` user sees. The
     clock includes building the objective and tracing (a user waits for those too) but not
     importing TensorFlow or loading the images. Before the run, the estimate the CLI would
-    print is recorded, to compare with the measured time and memory.
+    print is recorded, to compare with the measured time and memory. ``overrides`` (e.g.
+    ``stop_tolerance``) change the defaults, to measure another stopping rule.
     """
     import tempfile
 
@@ -116,7 +117,7 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
     from nstutils.settings import make_settings
 
     content, style = _images(size, pair)
-    settings = make_settings(max_dim=size)
+    settings = make_settings(max_dim=size, **overrides)
     estimate = estimate_run(settings.run, content.shape, settings.objective.compute_dtype)
     paused = {"seconds": 0.0}
     trace = []
@@ -135,7 +136,7 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR) -
         return False
 
     start = time.perf_counter()
-    result = stylize(content, style, max_dim=size, callback=callback)
+    result = stylize(content, style, max_dim=size, callback=callback, **overrides)
     seconds = time.perf_counter() - start - paused["seconds"]
     run_peak = peak_bytes()
 
@@ -180,6 +181,7 @@ def main() -> None:
     parser.add_argument("--check-every", type=int, default=10)
     parser.add_argument("--pair", default=PAIR, help="content:style course image names")
     parser.add_argument("--sizes", default="256,512")
+    parser.add_argument("--stop-tolerance", type=float, help="ours: another stopping rule than the default")
     args = parser.parse_args()
     if args.what == "baseline":
         out = measure_baseline(args.size, int(args.steps), args.pair)
@@ -188,7 +190,8 @@ def main() -> None:
     elif args.what == "eval":
         out = measure_eval(args.size, args.reps, args.impl, args.pair)
     elif args.what == "ours":
-        out = measure_ours(args.size, args.target, args.check_every, args.pair)
+        overrides = {} if args.stop_tolerance is None else {"stop_tolerance": args.stop_tolerance}
+        out = measure_ours(args.size, args.target, args.check_every, args.pair, **overrides)
     else:
         out = measure_c2f([int(s) for s in args.sizes.split(",")], [int(s) for s in args.steps.split(",")])
     out.setdefault("peak_bytes", peak_bytes())  # "ours" reports the run's own peak, before scoring

@@ -105,7 +105,7 @@ class RunSettings:
     learning_rate: float = _option(0.02, "step size for adam and gd", "number")
     style_scale: float = _option(1.0, "size of the painting relative to the result (2 = strokes twice as big)",
                                  "number")
-    stop_tolerance: float = _option(1e-2, "with steps unset: stop when the best loss improved by less than this "
+    stop_tolerance: float = _option(5e-3, "with steps unset: stop when the best loss improved by less than this "
                                     "fraction over the last stop_window steps", "number")
     stop_window: int = _option(50, "steps over which stop_tolerance is measured", "int")
     max_steps: Optional[int] = _option(None, "cap on steps when steps is unset (default 1000 lbfgs, 3000 adam/gd)",

@@ -41,9 +41,9 @@ def test_progress_total_keeps_an_adaptive_eta_honest():
     fixed = make_settings(steps=300).run
     assert [progress_total(fixed, step) for step in (0, 299, 300)] == [300, 300, 300]
     adaptive = make_settings(max_steps=1000, stop_window=50).run
-    assert progress_total(adaptive, 0) == 500  # the typical L-BFGS stopping step
-    assert progress_total(adaptive, 499) == 500
-    assert progress_total(adaptive, 500) == 550  # past it: at least one more window
+    assert progress_total(adaptive, 0) == 600  # the typical L-BFGS stopping step
+    assert progress_total(adaptive, 599) == 600
+    assert progress_total(adaptive, 600) == 650  # past it: at least one more window
     assert progress_total(adaptive, 980) == 1000  # never beyond the cap
     short = make_settings(max_steps=200).run
     assert progress_total(short, 0) == 200

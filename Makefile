@@ -54,7 +54,7 @@ html: setup
 gallery: setup
 	$(BIN)/python docs/gallery.py
 
-# The full benchmark takes about 3 hours on a 2-core CPU (the tutorial's 4 × 1,000 steps, cached once run);
+# The full benchmark takes about 1 hour on a 2-core CPU with the committed tutorial losses (3 hours without);
 # `make benchmark MODE=--short` takes a few minutes.
 MODE ?= --full
 benchmark: setup

@@ -1,6 +1,6 @@
 """Run the benchmark and write JSON + a Markdown table to benchmarks/results/.
 
-    python -m benchmarks.run --full    # 4 pairs at 512 px against 1,000 tutorial steps each, scaling (about 3 h on 2 cores)
+    python -m benchmarks.run --full    # 4 pairs at 512 px, scaling: about 1 h on 2 cores (3 h uncached)
     python -m benchmarks.run --short   # 2 pairs at 128 px, quick check (about 4 min)
     python -m benchmarks.run --smoke --out DIR   # seconds; used by the test suite
 

@@ -14,6 +14,7 @@ it optimises exactly the TensorFlow tutorial's objective. Introduced in
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -432,33 +433,24 @@ def _run_lbfgs(objective: StyleObjective, start: np.ndarray, run: RunSettings, t
 
     last: Dict[str, Any] = {}
 
-    def evaluate_with(target: StyleObjective):
-        def fun(x):
-            losses, grad = target.value_and_gradient(x)
-            tracker.evaluated(x, losses)
-            last["losses"], last["image"] = losses, x
-            return losses["total"], grad
-        return fun
+    def evaluate(x, exact: bool = False):
+        if exact and not last.get("switched"):
+            # The float32 objective is built on first use (most runs stop before they stall; it
+            # costs a forward pass over both images), and bfloat16 losses read low, so from here
+            # the best image is compared with float32 losses only.
+            last["switched"] = True
+            tracker.restart_best()
+        losses, grad = (objective.exact() if exact else objective).value_and_gradient(x)
+        tracker.evaluated(x, losses)
+        last["losses"], last["image"] = losses, x
+        return losses["total"], grad
 
-    def switch_to_float32(exact_fun):
-        def fun(x):
-            if not last.get("switched"):
-                last["switched"] = True
-                tracker.restart_best()  # bfloat16 losses read low: compare float32 with float32 only
-            return exact_fun(x)
-        return fun
-
-    def exact_fun(x):
-        # Built on first use: most runs stop before they stall, and building it costs a
-        # float32 forward pass over both images and a second set of weights.
-        return evaluate_with(objective.exact())(x)
-
-    fallback = switch_to_float32(exact_fun) if objective.settings.compute_dtype != "float32" else None
+    fallback = functools.partial(evaluate, exact=True) if objective.settings.compute_dtype != "float32" else None
 
     def on_iteration(step, x, loss):
         tracker.step_done(last["losses"], last["image"])
 
-    outcome = minimize_lbfgs(evaluate_with(objective), start, max_steps=tracker.steps, callback=on_iteration,
+    outcome = minimize_lbfgs(evaluate, start, max_steps=tracker.steps, callback=on_iteration,
                              fallback=fallback)
     if outcome.stop_reason == "finished":
         return None

@@ -62,6 +62,18 @@ def test_bfloat16_features_are_close_to_float32(tiny_content):
     assert relative < 0.05
 
 
+def test_bfloat16_extractor_sees_steps_smaller_than_bfloat16_spacing(tiny_content):
+    # 1e-4 in [0, 1] is 0.0255 in Caffe units, far below bfloat16's spacing of 0.5-1 there:
+    # with the image rounded to bfloat16 the first layer would not move at all.
+    extract = FeatureExtractor(["conv1_1", "conv2_1"], compute_dtype="bfloat16")
+    assert extract.layer_dtype("block1_conv1") == "float32" and extract.layer_dtype("block2_conv1") == "bfloat16"
+    nudged = np.clip(tiny_content + 1e-4, 0, 1).astype(np.float32)
+    before, after = extract(tiny_content)["block1_conv1"].numpy(), extract(nudged)["block1_conv1"].numpy()
+    exact = FeatureExtractor(["conv1_1"])(tiny_content)["block1_conv1"].numpy()
+    np.testing.assert_allclose(before, exact, rtol=1e-5, atol=1e-3)  # the first layer is float32's
+    assert np.mean(before != after) > 0.5
+
+
 def test_receptive_field_grows():
     assert receptive_field("conv1_1") == 3
     assert receptive_field("conv1_2") == 5

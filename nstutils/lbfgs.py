@@ -41,7 +41,11 @@ The same on 2026-11-26, starting from the photo in the painting's colours (the d
 now), through ``stylize(..., max_dim=128, steps=1000)``: float32 1,004 evaluations, loss
 1.986e7; bfloat16 with the float32 fallback after 5 restarts 1,146 evaluations, 2.031e7
 (+2.3 %); handing over at the second stall (now) 1,070 evaluations, 2.030e7 (+2.2 %).
-Doing the last 150 steps in float32 changes nothing here: the hand-over came earlier.
+Doing the last 150 steps in float32 changes nothing here: the hand-over came earlier, and
+handing over at the first stall ends at 2.034e7. What closed the gap was the input: rounded
+to bfloat16, the image in Caffe units moves in steps of 0.5-1, so small steps do not change
+the loss. With the first convolution in float32 (:meth:`FeatureExtractor.layer_dtype`),
+bfloat16 ends at 1.999e7, **+0.6 %** (1,076 evaluations, ``benchmarks/results/dtypes-128.json``).
 
 Restarting SciPy from the best point does not help on bfloat16: the best point is a
 noise minimum (relative loss noise ~2e-4, gradient error ~10 %, cosine 0.994 to the

@@ -122,14 +122,18 @@ def fit_exponent(pixels, values) -> float:
     return float(np.polyfit(np.log(pixels), np.log(values), 1)[0])
 
 
+def known_pairs(pairs: Sequence[str]) -> tuple:
+    unknown = [p for p in pairs if p not in PAIRS]
+    if unknown:
+        raise SystemExit(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
+    return tuple(pairs)
+
+
 def run(mode: str, out: Path, pairs: Optional[Sequence[str]] = None, scaling: bool = True) -> dict:
     """Measure ``mode``'s pairs (or only ``pairs``), and unless ``scaling`` is False the scaling points."""
     cfg = dict(MODES[mode])
     if pairs:
-        unknown = [p for p in pairs if p not in PAIRS]
-        if unknown:
-            raise SystemExit(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
-        cfg["pairs"] = tuple(pairs)
+        cfg["pairs"] = known_pairs(pairs)
     if not scaling:
         cfg["scaling"], cfg["c2f"] = (), None
     size = cfg["size"]
@@ -163,7 +167,8 @@ def measure_pairs(mode: str, cfg: dict, out: Path) -> list:
         l_ref = baseline["final_loss"]
         print(f"  L_ref = {l_ref:.4g}, {baseline['seconds']:.1f} s ({baseline['seconds_per_step']:.3f} s/step)",
               flush=True)
-        ours = run_measure("ours", "--size", size, "--target", l_ref, "--pair", pair)
+        rule = () if cfg.get("stop_tolerance") is None else ("--stop-tolerance", cfg["stop_tolerance"])
+        ours = run_measure("ours", "--size", size, "--target", l_ref, "--pair", pair, *rule)
         ours["time_ratio"] = baseline["seconds"] / ours["seconds"]
         ours["loss_ratio"] = ours["final_float32_loss"] / l_ref
         ours["estimate_error"] = {"seconds": ours["estimate"]["seconds"] / ours["seconds"] - 1,
@@ -174,9 +179,11 @@ def measure_pairs(mode: str, cfg: dict, out: Path) -> list:
     return pairs
 
 
-def pairs_only(mode: str, out: Path, pairs: Sequence[str]) -> dict:
-    """Only the named pairs, for ``--merge`` with a report that has the rest (evaluation timings etc.)."""
-    cfg = {**MODES[mode], "pairs": tuple(pairs)}
+def pairs_only(mode: str, out: Path, pairs: Sequence[str], stop_tolerance: Optional[float] = None) -> dict:
+    """Only the named pairs, for ``--merge`` with a report that has the rest (evaluation timings etc.).
+
+    ``stop_tolerance`` measures our runs with another stopping rule than the default."""
+    cfg = {**MODES[mode], "pairs": known_pairs(pairs), "stop_tolerance": stop_tolerance}
     report = {"mode": mode, "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "pairs": measure_pairs(mode, cfg, out)}
     path = out / f"{mode}-pairs-{time.strftime('%Y%m%d-%H%M')}.json"
@@ -388,6 +395,8 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true", help="skip the scaling and coarse-to-fine runs")
     parser.add_argument("--pairs-only", action="store_true",
                         help="measure only --pairs (no evaluation timings or scaling), for --merge")
+    parser.add_argument("--stop-tolerance", type=float,
+                        help="with --pairs-only: measure our runs with another stopping rule than the default")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
                         help="combine reports of different pairs into <mode>.json (and the README table)")
     parser.add_argument("--readme", action="store_true",
@@ -396,8 +405,10 @@ def main() -> None:
     if args.pairs_only:
         if not args.pairs:
             raise SystemExit("--pairs-only needs --pairs")
-        pairs_only(args.mode or "full", args.out, args.pairs.split(","))
+        pairs_only(args.mode or "full", args.out, args.pairs.split(","), args.stop_tolerance)
         return
+    if args.stop_tolerance is not None:
+        raise SystemExit("--stop-tolerance is only for --pairs-only runs (a full run measures the defaults)")
     if args.merge:
         write_report(merge([json.loads(path.read_text()) for path in args.merge]), args.mode or "full", args.out)
         return

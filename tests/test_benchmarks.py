@@ -52,6 +52,17 @@ def test_smoke_mode_writes_json_and_markdown(tmp_path):
     again = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(tmp_path)], cwd=ROOT,
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and json.loads((tmp_path / "smoke.json").read_text())["pairs"][0]["baseline"]["cached"]
+    # --pairs-only measures only the named pairs, with another stopping rule when asked
+    only = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--pairs-only", "--pairs",
+                           "tubingen:starry_night", "--stop-tolerance", "0.25", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert only.returncode == 0, only.stderr[-3000:]
+    (written,) = tmp_path.glob("smoke-pairs-*.json")
+    assert json.loads(written.read_text())["pairs"][0]["ours"]["settings"]["stop_tolerance"] == 0.25
+    misspelt = subprocess.run([sys.executable, "-m", "benchmarks.run", "--pairs-only", "--pairs",
+                               "chelsea:woman_with_a_hat", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+    assert misspelt.returncode != 0 and "unknown pair(s) chelsea:woman_with_a_hat" in misspelt.stderr
     # reports of different pairs merge into one, in the benchmark's pair order, with the summary recomputed
     other = json.loads(json.dumps(report))
     other["pairs"][0]["pair"] = "astronaut:the_scream"
@@ -117,3 +128,12 @@ def test_dtype_comparison_scores_both_runs_in_float32(tmp_path):
         assert run["float32_loss"] > 0 and run["steps"] == 4 and run["stop_reason"] == "finished"
     assert report["bfloat16_over_float32"] == pytest.approx(runs["bfloat16"]["float32_loss"] /
                                                             runs["float32"]["float32_loss"])
+
+
+def test_lbfgs_overhead_subtracts_the_function_time():
+    from benchmarks.lbfgs_overhead import overhead
+
+    row = overhead(variables=3 * 16 * 16, history=5, bounded=True, iterations=8)
+    assert row["iterations"] == 8 and row["calls"] >= 8 and row["bounded"]
+    assert 0 < row["seconds_per_iteration"] * row["iterations"] < row["seconds"]
+    assert overhead(variables=3 * 16 * 16, history=5, bounded=False, iterations=3)["iterations"] == 3

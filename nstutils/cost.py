@@ -20,8 +20,8 @@ import numpy as np
 #: Loss+gradient evaluations per step (L-BFGS line searches sometimes need a second one).
 EVALUATIONS_PER_STEP = {"lbfgs": 1.05, "adam": 1.0, "gd": 1.0}
 #: Steps a default (adaptive) run typically takes before the loss stops improving, by optimiser
-#: (L-BFGS with the 0.5 % / 50-step rule at 512 px: 689 steps on Tübingen + The Starry Night,
-#: 500 on astronaut + The Scream; the others are guesses).
+#: (L-BFGS with the 0.5 % / 50-step rule at 512 px, 2026-11-26: 698, 488, 572 and 718 steps on the
+#: benchmark's four pairs; Adam and gradient descent are guesses).
 TYPICAL_ADAPTIVE_STEPS = {"lbfgs": 600, "adam": 1500, "gd": 1500}
 #: Bytes per pixel a run holds beyond one evaluation's peak (the scaling points measure that):
 #: for L-BFGS mostly scipy's float64 workspace (history 20: 45 vectors of 3 numbers per pixel,

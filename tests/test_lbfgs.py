@@ -178,13 +178,17 @@ def test_evaluation_limit_is_reported():
 
 
 def test_real_objective_bfloat16_matches_float32():
-    """64 px Tübingen + Starry Night, 120 steps: bfloat16 (SciPy with restarts, float32 once bfloat16 stalls)
-    does its steps (or converges) and ends within 2 % of a float32 run, both scored in float32."""
+    """96 px Tübingen + Starry Night, 200 steps: bfloat16 (SciPy with restarts, float32 once bfloat16 stalls)
+    does its steps (or converges) and ends within 2 % of a float32 run, both scored in float32.
+
+    Not 64 px / 120 steps: there the end point swings by ±3 % with the path alone (bfloat16 at 0.978× float32
+    before the first convolution became float32 and 1.031× after, neither run stalling); at 96 px / 200 steps
+    it is 0.996×, and at the issue's 128 px / 1,000 steps 1.006× (``benchmarks/dtypes.py``)."""
     from nstutils.images import load_image
     from nstutils.optimize import StyleObjective
 
-    content = load_image("tubingen", max_dim=64)
-    style = load_image("starry_night", max_dim=64)
+    content = load_image("tubingen", max_dim=96)
+    style = load_image("starry_night", max_dim=96)
     objectives = {dtype: StyleObjective(content, style, compute_dtype=dtype) for dtype in ("float32", "bfloat16")}
 
     def as_fun(objective):
@@ -193,7 +197,7 @@ def test_real_objective_bfloat16_matches_float32():
             return losses["total"], grad
         return fun
 
-    steps = 120
+    steps = 200
     results = {}
     for dtype, options in (("float32", {}),
                            ("bfloat16", {"fallback": as_fun(objectives["float32"])})):

@@ -17,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+from benchmarks.common import utc_stamp
 from nstutils.config import quiet_tensorflow
 
 quiet_tensorflow()
@@ -38,7 +39,7 @@ def compare(size: int, steps: int, pair: str) -> dict:
                        "message": result.message, "float32_loss": float(judge(result.image[None])["total"])}
         print(dtype, runs[dtype], flush=True)
     ratio = runs["bfloat16"]["float32_loss"] / runs["float32"]["float32_loss"]
-    return {"size": size, "steps": steps, "pair": pair, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return {"size": size, "steps": steps, "pair": pair, "date": utc_stamp(),
             "runs": runs, "bfloat16_over_float32": ratio, "within_2_percent": ratio <= 1.02}
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import cpu_info, utc_stamp
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -65,7 +67,7 @@ def main() -> None:
                 r = rows[-1]
                 print(f"{side}×{side}: history {history:>2}, {'bounded  ' if bounded else 'unbounded'}: "
                       f"{r['seconds_per_iteration']:.3f} s per iteration", flush=True)
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "scipy": scipy.__version__, "rows": rows}
+    report = {"date": utc_stamp(), "machine": cpu_info(), "scipy": scipy.__version__, "rows": rows}
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
 

@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from benchmarks.common import cpu_info, utc_stamp
 from nstutils.config import quiet_tensorflow
 
 quiet_tensorflow()
@@ -91,16 +91,7 @@ def conv_flops(height: int, width: int, up_to: str = "block5_conv2") -> float:
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "cores": os.cpu_count()}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
-        mhz = [float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz")]
-        info["mhz"] = max(mhz) if mhz else None
-        info["avx512_bf16"] = "avx512_bf16" in text
-        info["amx"] = "amx_bf16" in text
-    except (OSError, StopIteration):
-        pass
+    info = cpu_info()
     import tensorflow as tf
 
     info["tensorflow"] = tf.__version__
@@ -139,7 +130,7 @@ def run(mode: str, out: Path, pairs: Optional[Sequence[str]] = None, scaling: bo
     size = cfg["size"]
     info = machine()
     started = time.time()
-    report = {"mode": mode, "machine": info, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    report = {"mode": mode, "machine": info, "date": utc_stamp(),
               "note": "2-core machine; the baseline and ours run one after the other, each in its own process"}
 
     evals = {impl: run_measure("eval", "--size", size, "--reps", cfg["reps"], "--impl", impl)
@@ -184,7 +175,7 @@ def pairs_only(mode: str, out: Path, pairs: Sequence[str], stop_tolerance: Optio
 
     ``stop_tolerance`` measures our runs with another stopping rule than the default."""
     cfg = {**MODES[mode], "pairs": known_pairs(pairs), "stop_tolerance": stop_tolerance}
-    report = {"mode": mode, "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    report = {"mode": mode, "machine": machine(), "date": utc_stamp(),
               "pairs": measure_pairs(mode, cfg, out)}
     path = out / f"{mode}-pairs-{time.strftime('%Y%m%d-%H%M')}.json"
     path.write_text(json.dumps(report, indent=1) + "\n")

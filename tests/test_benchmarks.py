@@ -137,3 +137,17 @@ def test_lbfgs_overhead_subtracts_the_function_time():
     assert row["iterations"] == 8 and row["calls"] >= 8 and row["bounded"]
     assert 0 < row["seconds_per_iteration"] * row["iterations"] < row["seconds"]
     assert overhead(variables=3 * 16 * 16, history=5, bounded=False, iterations=3)["iterations"] == 3
+
+
+def test_reports_record_the_cpu_without_importing_tensorflow():
+    import os
+    import re
+
+    # A numpy-only timing (lbfgs_overhead) must not pay for TensorFlow just to say which CPU it ran on.
+    code = ("import sys, json; from benchmarks.common import cpu_info, utc_stamp; "
+            "print(json.dumps([cpu_info(), utc_stamp(), 'tensorflow' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    info, stamp, imported_tf = json.loads(out.stdout)
+    assert info["cores"] == os.cpu_count() and not imported_tf
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", stamp)

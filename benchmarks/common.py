@@ -1,0 +1,32 @@
+"""What every benchmark report records: when it ran and on which CPU (no TensorFlow import)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+
+def utc_stamp() -> str:
+    """The report's date, e.g. ``2026-11-26 09:10 UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def cpu_info() -> dict:
+    """Python version, cores, CPU model, clock and the bfloat16/AMX flags, from /proc/cpuinfo.
+
+    Cheap enough for numpy-only timings (``lbfgs_overhead``); ``run.machine`` adds the
+    TensorFlow version and the measured compute dtype.
+    """
+    info = {"python": platform.python_version(), "cores": os.cpu_count()}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
+        mhz = [float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz")]
+        info["mhz"] = max(mhz) if mhz else None
+        info["avx512_bf16"] = "avx512_bf16" in text
+        info["amx"] = "amx_bf16" in text
+    except (OSError, StopIteration):
+        pass
+    return info

@@ -151,3 +151,35 @@ def test_reports_record_the_cpu_without_importing_tensorflow():
     info, stamp, imported_tf = json.loads(out.stdout)
     assert info["cores"] == os.cpu_count() and not imported_tf
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", stamp)
+
+
+def test_variant_runs_are_scored_by_the_tutorial_objective():
+    from benchmarks.baseline import TutorialObjective
+    from benchmarks.variants import run_variant
+    from nstutils.images import load_image
+    from nstutils.optimize import initial_image
+
+    content, style = load_image("chelsea", 32), load_image("coffee", 32)
+    start = TutorialObjective(content, style).evaluate(initial_image("color", content, style))
+    for changes in ({}, {"diagonal_power": 0.5, "diagonal_blur": 1.0}, {"tv_epsilon": 0.005}, {"adam_steps": 3},
+                    {"adam_after": 5, "adam_rate": 0.005}):
+        report = run_variant("chelsea:coffee", 32, evaluations=8, every=4, **changes)
+        assert [t["evaluations"] for t in report["trace"]] == [4, 8], changes
+        assert report["final_tutorial_loss"] < start, changes
+
+
+def test_smoothed_tv_is_restored_and_diagonal_scale_favours_quiet_pixels():
+    import nstutils.losses as losses
+    from benchmarks.variants import diagonal_scale, smoothed_tv
+
+    original = losses.total_variation_loss
+    image = np.zeros((1, 4, 4, 3), np.float32)
+    image[:, :, 2:] = 1.0  # one vertical edge: 4 rows × 3 channels of |dx| = 1
+    with smoothed_tv(0.1):
+        assert float(losses.total_variation_loss(image)) == pytest.approx(12 * (np.sqrt(1.01) - 0.1), rel=1e-5)
+    assert losses.total_variation_loss is original
+    gradient = np.ones((1, 8, 8, 3))
+    gradient[:, :4] = 10.0
+    scale = diagonal_scale(gradient, power=1.0, blur=0.0)
+    assert scale.mean() == pytest.approx(1.0)
+    assert scale[0, 6, 0, 0] / scale[0, 1, 0, 0] == pytest.approx(10.0)

@@ -59,14 +59,12 @@ class _HandOver(Exception):
 
 
 def adam_steps_from(evaluate, x: np.ndarray, steps: int, rate: float = 0.02) -> np.ndarray:
-    """The tutorial's Adam update (beta_1 0.99, beta_2 0.999, epsilon 0.1) then a clip to [0, 1]."""
+    """``steps`` of the tutorial's Adam (:func:`nstutils.optimize.adam_update`) from ``x``, fresh moments."""
+    from nstutils.optimize import adam_update
+
     m, v = np.zeros_like(x), np.zeros_like(x)
     for t in range(1, steps + 1):
-        g = evaluate(x)[1].reshape(x.shape).astype(np.float32)
-        m += (g - m) * 0.01
-        v += (g * g - v) * 0.001
-        alpha = rate * math.sqrt(1 - 0.999 ** t) / (1 - 0.99 ** t)
-        x = np.clip(x - alpha * m / (np.sqrt(v) + 0.1), 0, 1).astype(np.float32)
+        x = adam_update(x, evaluate(x)[1].reshape(x.shape).astype(np.float32), m, v, t, rate)
     return x
 
 

@@ -382,9 +382,20 @@ class _Tracker:
         self.best_by_step = [math.inf] * len(self.best_by_step)
 
 
+def adam_update(image: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, t: int,
+                learning_rate: float = 0.02) -> np.ndarray:
+    """Step ``t`` (from 1) of Adam exactly as Keras computes it with the tutorial's beta_1 0.99,
+    beta_2 0.999 and epsilon 0.1, then a clip to [0, 1]; updates the moments ``m`` and ``v`` in
+    place and returns the new image (float32). Written out in ``05_full_transfer``."""
+    beta_1, beta_2, epsilon = 0.99, 0.999, 0.1
+    m += (grad - m) * (1 - beta_1)
+    v += (np.square(grad) - v) * (1 - beta_2)
+    alpha = learning_rate * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    return np.clip(image - alpha * m / (np.sqrt(v) + epsilon), 0.0, 1.0).astype(np.float32)
+
+
 def _run_adam(objective: StyleObjective, start: np.ndarray, run: RunSettings, tracker: _Tracker):
     """Adam exactly as Keras computes it, then clip to [0, 1] (the tutorial's loop)."""
-    beta_1, beta_2, epsilon = 0.99, 0.999, 0.1
     image = start.copy()
     resumed = tracker.state or {}
     m = np.array(resumed.get("m", np.zeros_like(image)), np.float32)
@@ -395,10 +406,7 @@ def _run_adam(objective: StyleObjective, start: np.ndarray, run: RunSettings, tr
     for t in range(done + 1, done + tracker.steps + 1):
         losses, grad = objective.value_and_gradient(image)
         tracker.evaluated(image, losses)
-        m += (grad - m) * (1 - beta_1)
-        v += (np.square(grad) - v) * (1 - beta_2)
-        alpha = run.learning_rate * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-        image = np.clip(image - alpha * m / (np.sqrt(v) + epsilon), 0.0, 1.0).astype(np.float32)
+        image = adam_update(image, grad, m, v, t, run.learning_rate)
         tracker.state = {"m": m, "v": v, "t": t}
         tracker.step_done(losses, image)
     tracker.evaluated(image, objective(image))  # the last step's image has not been scored yet

@@ -208,3 +208,21 @@ def test_a_bfloat16_lbfgs_run_does_not_stop_silently_and_ends_near_float32():
     # cent either way (measured: bfloat16/float32 = 0.978 from the photo, 1.032 from the recoloured photo).
     # The silent stop cost 10 %.
     assert judge(bf16.image[None])["total"] <= 1.05 * judge(fp32.image[None])["total"]
+
+
+def test_adam_update_is_keras_adam_then_a_clip():
+    import tensorflow as tf
+
+    from nstutils.optimize import adam_update
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0.2, 0.8, (1, 4, 4, 3)).astype(np.float32)
+    variable = tf.Variable(image)
+    keras_adam = tf.keras.optimizers.Adam(learning_rate=0.02, beta_1=0.99, beta_2=0.999, epsilon=0.1)
+    m, v = np.zeros_like(image), np.zeros_like(image)
+    for t in range(1, 4):
+        grad = rng.normal(0, 50, image.shape).astype(np.float32)
+        image = adam_update(image, grad, m, v, t)
+        keras_adam.apply_gradients([(tf.constant(grad), variable)])
+        variable.assign(tf.clip_by_value(variable, 0.0, 1.0))
+        np.testing.assert_allclose(image, variable.numpy(), atol=1e-6)

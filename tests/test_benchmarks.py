@@ -178,6 +178,15 @@ def test_smoothed_tv_is_restored_and_diagonal_scale_favours_quiet_pixels():
     with smoothed_tv(0.1):
         assert float(losses.total_variation_loss(image)) == pytest.approx(12 * (np.sqrt(1.01) - 0.1), rel=1e-5)
     assert losses.total_variation_loss is original
+    # and the objective the variant optimises really uses it (it looks the loss up when it traces)
+    from nstutils.images import load_image
+    from nstutils.optimize import StyleObjective
+
+    photo, painting = load_image("chelsea", 32), load_image("coffee", 32)
+    with smoothed_tv(0.1):
+        smoothed = StyleObjective(photo, painting, compute_dtype="float32")(photo)["tv"]
+    plain = StyleObjective(photo, painting, compute_dtype="float32")(photo)["tv"]
+    assert smoothed < plain * 0.99
     gradient = np.ones((1, 8, 8, 3))
     gradient[:, :4] = 10.0
     scale = diagonal_scale(gradient, power=1.0, blur=0.0)

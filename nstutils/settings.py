@@ -7,9 +7,12 @@
 * :class:`Settings`: both, as ``stylize`` takes them. ``Settings().replace(style_weight=1e-1,
   steps=200)`` routes each field to its half and rejects unknown names.
 
-The command line (``nst stylize --style-weight ...``) and the widgets build their options
-from these fields and their defaults, so a default lives in exactly one place.
-Introduced in ``05_full_transfer``.
+Each field carries its help text, its kind, its choices and its numeric bounds
+(:func:`field_spec`); the command line (``nst stylize --style-weight ...``) and the widgets
+build their options from them, and validation reads the same bounds, so a default or a
+limit lives in exactly one place. Validation is pure: no TensorFlow, no measuring
+(``compute_dtype="auto"`` stays ``"auto"`` until :class:`~nstutils.objective.StyleObjective`
+resolves it). Introduced in ``05_full_transfer``.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .config import pick
 from .errors import SettingsError
-from .features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .images import MAX_DIM
+from .recipes import (TUTORIAL_CONTENT_LAYERS, TUTORIAL_CONTENT_WEIGHT, TUTORIAL_STYLE_LAYERS, TUTORIAL_STYLE_WEIGHT,
+                      TUTORIAL_TV_WEIGHT)
 from .vgg19 import layer_names
 
 OPTIMIZERS = ("lbfgs", "adam", "gd")
@@ -34,9 +38,33 @@ TV_KINDS = ("l1", "l2")
 COMPUTE_DTYPES = ("auto", "float32", "bfloat16")
 
 
-def _option(default: Any, help: str, kind: str = "", choices: Tuple[str, ...] = (), cli: bool = True):
-    """A settings field with what the CLI and the widgets need to offer it."""
-    return field(default=default, metadata={"help": help, "kind": kind, "choices": choices, "cli": cli})
+Number = Union[int, float]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One setting as the CLI and the widgets offer it (``05_full_transfer``).
+
+    ``kind``: ``"number"``, ``"int"``, ``"choice"``, ``"layers"`` (names, comma-separated on
+    the command line), ``"numbers"`` or ``"text"``; ``choices`` for a choice (``init`` also
+    takes an image); ``minimum``/``maximum``: the numeric bounds validation enforces (inclusive;
+    None when unbounded).
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: str
+    choices: Tuple[str, ...] = ()
+    minimum: Optional[Number] = None
+    maximum: Optional[Number] = None
+
+
+def _option(default: Any, help: str, kind: str = "text", choices: Tuple[str, ...] = (),
+            minimum: Optional[Number] = None, maximum: Optional[Number] = None):
+    """A settings field with what the CLI and the widgets need to offer it (read by :func:`field_spec`)."""
+    return field(default=default, metadata={"help": help, "kind": kind, "choices": choices, "minimum": minimum,
+                                            "maximum": maximum})
 
 
 @dataclass(frozen=True)
@@ -47,12 +75,13 @@ class ObjectiveSettings:
     the normalisations).
     """
 
-    content_layers: Tuple[str, ...] = _option(DEFAULT_CONTENT_LAYERS, "content layers, comma-separated (conv4_2 or "
+    content_layers: Tuple[str, ...] = _option(TUTORIAL_CONTENT_LAYERS, "content layers, comma-separated (conv4_2 or "
                                               "block4_conv2)", "layers")
-    style_layers: Tuple[str, ...] = _option(DEFAULT_STYLE_LAYERS, "style layers, comma-separated", "layers")
-    content_weight: float = _option(1e4, "weight of the content loss", "number")
-    style_weight: float = _option(1e-2, "weight of the style loss", "number")
-    tv_weight: float = _option(30.0, "weight of the total-variation loss (smoothness)", "number")
+    style_layers: Tuple[str, ...] = _option(TUTORIAL_STYLE_LAYERS, "style layers, comma-separated", "layers")
+    content_weight: float = _option(TUTORIAL_CONTENT_WEIGHT, "weight of the content loss", "number", minimum=0.0)
+    style_weight: float = _option(TUTORIAL_STYLE_WEIGHT, "weight of the style loss", "number", minimum=0.0)
+    tv_weight: float = _option(TUTORIAL_TV_WEIGHT, "weight of the total-variation loss (smoothness)", "number",
+                               minimum=0.0)
     style_layer_weights: Optional[Tuple[float, ...]] = _option(None, "one weight w_l per style layer (default 1/L)",
                                                                "numbers")
     tv_kind: str = _option("l1", "total variation: l1 (absolute differences) or l2 (squared)", "choice", TV_KINDS)
@@ -61,9 +90,8 @@ class ObjectiveSettings:
     compute_dtype: str = _option("auto", "convolution arithmetic: auto (measured), float32 or bfloat16", "choice",
                                  COMPUTE_DTYPES)
 
-    def validated(self, resolve: bool = True) -> "ObjectiveSettings":
-        """A copy with layer names normalised and (with ``resolve``) ``compute_dtype="auto"``
-        resolved, which measures the machine once and imports TensorFlow; SettingsError on bad values."""
+    def validated(self) -> "ObjectiveSettings":
+        """A copy with layer names normalised; SettingsError on bad values (``compute_dtype="auto"`` stays)."""
         content_layers = tuple(layer_names(self.content_layers))
         style_layers = tuple(layer_names(self.style_layers))
         if not content_layers and not style_layers:
@@ -79,15 +107,10 @@ class ObjectiveSettings:
         _choice("tv_kind", self.tv_kind, TV_KINDS)
         _choice("pooling", self.pooling, POOLINGS)
         _choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
-        compute_dtype = self.compute_dtype
-        if compute_dtype == "auto" and resolve:
-            from .features import fast_compute_dtype
-
-            compute_dtype = fast_compute_dtype()
         if not isinstance(self.weights, str) or not self.weights:
             raise SettingsError(f"weights must be a source name or a file path, got {self.weights!r}")
         return replace(self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
-                       compute_dtype=compute_dtype, **weights)
+                       **weights)
 
 
 @dataclass(frozen=True)
@@ -97,40 +120,43 @@ class RunSettings:
     optimizer: str = _option("lbfgs", "lbfgs (fastest to a given loss), adam (the tutorial's) or gd", "choice",
                              OPTIMIZERS)
     steps: Optional[int] = _option(None, "optimiser steps; default: until the loss stops improving, at most "
-                                   "max_steps", "int")
-    max_dim: Optional[int] = _option(None, "long side of the result in pixels (default 512; 128 in fast mode)", "int")
+                                   "max_steps", "int", minimum=1)
+    max_dim: Optional[int] = _option(None, "long side of the result in pixels (default 512; 128 in fast mode)", "int",
+                                     minimum=16, maximum=MAX_DIM)
     init: Any = _option("color", "start image: color (the photo in the painting's colours; the content target "
                         "stays the photo), content (the photo as it is), noise or style", "choice", INITS)
-    seed: int = _option(0, "random seed (noise start)", "int")
-    learning_rate: float = _option(0.02, "step size for adam and gd", "number")
+    seed: int = _option(0, "random seed (noise start)", "int", minimum=0)
+    learning_rate: float = _option(0.02, "step size for adam and gd (> 0)", "number", minimum=0.0)
     style_scale: float = _option(1.0, "size of the painting relative to the result (2 = strokes twice as big)",
-                                 "number")
+                                 "number", minimum=0.05, maximum=8.0)
     stop_tolerance: float = _option(5e-3, "with steps unset: stop when the best loss improved by less than this "
-                                    "fraction over the last stop_window steps", "number")
-    stop_window: int = _option(50, "steps over which stop_tolerance is measured", "int")
+                                    "fraction over the last stop_window steps", "number", minimum=0.0)
+    stop_window: int = _option(50, "steps over which stop_tolerance is measured", "int", minimum=1)
     max_steps: Optional[int] = _option(None, "cap on steps when steps is unset (default 1000 lbfgs, 3000 adam/gd)",
-                                       "int")
+                                       "int", minimum=1)
 
     def validated(self) -> "RunSettings":
         """A copy with defaults filled in; SettingsError on bad values."""
         optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
-        steps = None if self.steps is None else _whole("steps", self.steps, 1)
-        max_steps = default_max_steps(optimizer) if self.max_steps is None else _whole("max_steps", self.max_steps, 1)
+        steps = None if self.steps is None else _whole("steps", self.steps)
+        max_steps = default_max_steps(optimizer) if self.max_steps is None else _whole("max_steps", self.max_steps)
         max_dim = default_size() if self.max_dim is None else self.max_dim
-        if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or not 16 <= max_dim <= MAX_DIM:
-            raise SettingsError(f"size (max_dim) must be a whole number from 16 to {MAX_DIM}, got {max_dim!r}")
+        low, high = _bounds("max_dim")
+        if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or not low <= max_dim <= high:
+            raise SettingsError(f"size (max_dim) must be a whole number from {low:g} to {high:g}, got {max_dim!r}")
         if isinstance(self.init, str):
             _choice("init", self.init, INITS)
         learning_rate = _non_negative("learning_rate", self.learning_rate)
         if learning_rate == 0:
             raise SettingsError("learning_rate must be > 0")
         style_scale = _non_negative("style_scale", self.style_scale)
-        if not 0.05 <= style_scale <= 8:
-            raise SettingsError(f"style_scale must be a number from 0.05 to 8, got {self.style_scale!r}")
+        low, high = _bounds("style_scale")
+        if not low <= style_scale <= high:
+            raise SettingsError(f"style_scale must be a number from {low:g} to {high:g}, got {self.style_scale!r}")
         return replace(self, optimizer=optimizer, steps=steps, max_steps=max_steps, max_dim=int(max_dim),
-                       seed=_whole("seed", self.seed, 0), learning_rate=learning_rate, style_scale=style_scale,
+                       seed=_whole("seed", self.seed), learning_rate=learning_rate, style_scale=style_scale,
                        stop_tolerance=_non_negative("stop_tolerance", self.stop_tolerance),
-                       stop_window=_whole("stop_window", self.stop_window, 1))
+                       stop_window=_whole("stop_window", self.stop_window))
 
     @property
     def step_limit(self) -> int:
@@ -174,9 +200,22 @@ OBJECTIVE_FIELDS = tuple(f.name for f in fields(ObjectiveSettings))
 RUN_FIELDS = tuple(f.name for f in fields(RunSettings))
 
 
+def field_spec(name: str) -> FieldSpec:
+    """The :class:`FieldSpec` of the setting ``name`` (a field of either half); SettingsError if unknown."""
+    for cls in (ObjectiveSettings, RunSettings):
+        for item in fields(cls):
+            if item.name == name:
+                meta = item.metadata
+                return FieldSpec(name=name, default=item.default, help=meta["help"], kind=meta["kind"],
+                                 choices=tuple(meta["choices"]), minimum=meta["minimum"], maximum=meta["maximum"])
+    close = difflib.get_close_matches(str(name), OBJECTIVE_FIELDS + RUN_FIELDS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise SettingsError(f"unknown setting {name!r}.{hint} Settings: {', '.join(OBJECTIVE_FIELDS + RUN_FIELDS)}")
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Objective + run settings: what :func:`~nstutils.optimize.stylize` takes."""
+    """Objective + run settings: what :func:`~nstutils.run.stylize` takes."""
 
     objective: ObjectiveSettings = ObjectiveSettings()
     run: RunSettings = RunSettings()
@@ -193,8 +232,9 @@ class Settings:
                                 f"{', '.join(OBJECTIVE_FIELDS + RUN_FIELDS)}")
         return Settings(replace(self.objective, **objective), replace(self.run, **run))
 
-    def validated(self, resolve: bool = True) -> "Settings":
-        return Settings(self.objective.validated(resolve), self.run.validated())
+    def validated(self) -> "Settings":
+        """Both halves validated (:meth:`ObjectiveSettings.validated`, :meth:`RunSettings.validated`)."""
+        return Settings(self.objective.validated(), self.run.validated())
 
     def to_dict(self) -> Dict[str, Any]:
         """Every field, flat, JSON-friendly (an image given as ``init`` is recorded as ``"image"``)."""
@@ -207,13 +247,10 @@ class Settings:
         return data
 
 
-def make_settings(settings: Settings | ObjectiveSettings | RunSettings | None = None, *, resolve: bool = True,
+def make_settings(settings: Settings | ObjectiveSettings | RunSettings | None = None,
                   **overrides: Any) -> Settings:
-    """``settings`` (either half, both, or None for the defaults) with ``overrides``, validated.
-
-    ``resolve=False`` checks every value but leaves ``compute_dtype="auto"`` unresolved
-    (no TensorFlow import): the CLI checks options first, then starts TensorFlow.
-    """
+    """``settings`` (either half, both, or None for the defaults) with ``overrides``, validated
+    (``05_full_transfer``). Pure: no TensorFlow import, so the CLI checks every option first."""
     if settings is None:
         base = Settings()
     elif isinstance(settings, Settings):
@@ -232,7 +269,7 @@ def make_settings(settings: Settings | ObjectiveSettings | RunSettings | None = 
             overrides[key] = tuple(overrides[key])
     if overrides.get("style_layer_weights") is not None and not isinstance(overrides["style_layer_weights"], dict):
         overrides["style_layer_weights"] = tuple(overrides["style_layer_weights"])
-    return base.replace(**overrides).validated(resolve)
+    return base.replace(**overrides).validated()
 
 
 def _non_negative(name: str, value: Any) -> float:
@@ -243,7 +280,13 @@ def _non_negative(name: str, value: Any) -> float:
     return float(value)
 
 
-def _whole(name: str, value: Any, minimum: int) -> int:
+def _bounds(name: str) -> Tuple[Number, Number]:
+    spec = field_spec(name)
+    return spec.minimum, spec.maximum
+
+
+def _whole(name: str, value: Any) -> int:
+    minimum = field_spec(name).minimum
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise SettingsError(f"{name} must be a whole number ≥ {minimum}, got {value!r}")
     return int(value)

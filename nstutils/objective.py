@@ -1,0 +1,170 @@
+"""The objective: the weighted sum of content, style and total-variation losses of one
+content/style pair, and the image the optimisation starts from.
+
+:class:`StyleObjective` computes the style targets (Gram matrices) and content targets
+(feature maps) once and then scores any image, with its gradient. ``compute_dtype="auto"``
+is resolved here, when the objective is built (:func:`nstutils.arithmetic.resolve_compute_dtype`
+measures the machine once), so the settings themselves stay pure. Introduced in
+``05_full_transfer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Dict, Mapping, Optional
+
+import numpy as np
+
+from .errors import SettingsError
+from .images import load_image, resize_image
+from .settings import INITS, ObjectiveSettings, make_settings
+
+
+class StyleObjective:
+    """The total loss of one content/style pair at one image size (``05_full_transfer``).
+
+    ``objective(image)`` returns the weighted terms ``{"total", "content", "style", "tv"}``
+    (``total`` is their sum) for an image ``[1, H, W, 3]`` in [0, 1];
+    ``objective.value_and_gradient(image)`` also returns d total / d image. The style
+    targets (Gram matrices) and content targets (feature maps) are computed once, here.
+    ``settings`` is an :class:`~nstutils.settings.ObjectiveSettings`; keyword overrides
+    change its fields (``StyleObjective(photo, painting, compute_dtype="float32")``).
+    """
+
+    def __init__(self, content_image, style_image, settings: ObjectiveSettings | None = None, **overrides: Any):
+        import tensorflow as tf
+
+        from .arithmetic import resolve_compute_dtype
+        from .features import get_extractor
+        from .losses import gram_matrix
+
+        s = make_settings(settings or ObjectiveSettings(), **overrides).objective
+        self.settings = s = replace(s, compute_dtype=resolve_compute_dtype(s.compute_dtype))
+        self.extractor = get_extractor(s.content_layers + tuple(l for l in s.style_layers if l not in s.content_layers),
+                                       s.pooling, s.weights, s.compute_dtype)
+        self._images = (load_image(content_image), load_image(style_image))  # for exact() below
+        content = tf.constant(self._images[0], tf.float32)
+        style = tf.constant(self._images[1], tf.float32)
+        self._exact: Optional["StyleObjective"] = None
+        self.shape = tuple(content.shape)
+        content_features = self.extractor(content)
+        style_features = self.extractor(style)
+        self.content_targets = {k: tf.constant(content_features[k]) for k in s.content_layers}
+        self.style_targets = {k: tf.constant(gram_matrix(style_features[k])) for k in s.style_layers}
+        self.style_layer_weights = dict(zip(s.style_layers, s.style_layer_weights)) if s.style_layer_weights \
+            else None
+        self._targets_replaced = False
+        self._compile()
+
+    def _compile(self) -> None:
+        import tensorflow as tf
+
+        # The targets are captured as constants when these trace, so one graph serves every step.
+        spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
+        self._losses_fn = tf.function(self.terms, input_signature=spec)
+        self._grad_fn = tf.function(self._value_and_gradient, input_signature=spec)
+
+    def exact(self) -> "StyleObjective":
+        """This objective computed entirely in float32 (itself if it already is), with the same targets.
+
+        bfloat16 losses read about 1-2 % low with a jitter of ~2e-4, enough to stall L-BFGS's
+        line search near the end; the optimiser finishes with this one (see :mod:`nstutils.run`).
+        """
+        if self.settings.compute_dtype == "float32":
+            return self
+        if self._exact is None:
+            self._exact = type(self)(*self._images, replace(self.settings, compute_dtype="float32"))
+            if self._targets_replaced:
+                self._exact.use_style_targets(self.style_targets)
+        return self._exact
+
+    def style_grams(self, image) -> Dict[str, Any]:
+        """Gram matrices of ``image`` at this objective's style layers (its style "fingerprint")."""
+        from .losses import gram_matrix
+
+        features = self.extractor(as_batch(load_image(image)))
+        return {k: gram_matrix(features[k]) for k in self.settings.style_layers}
+
+    def use_style_targets(self, targets: Mapping[str, Any]) -> None:
+        """Replace the style targets, e.g. by a blend of two paintings' Grams (``07_beyond``)."""
+        import tensorflow as tf
+
+        missing = [k for k in self.settings.style_layers if k not in targets]
+        if missing:
+            raise SettingsError(f"style targets lack layers {missing}")
+        self.style_targets = {k: tf.constant(targets[k], tf.float32) for k in self.settings.style_layers}
+        self._targets_replaced = True
+        self._exact = None
+        self._compile()
+
+    def tv_loss(self, image):
+        """The unweighted total-variation term of ``image`` (``losses.total_variation_loss``).
+
+        A subclass may override it to try another smoothness term (``benchmarks/variants.py``).
+        """
+        from .losses import total_variation_loss
+
+        return total_variation_loss(image, self.settings.tv_kind)
+
+    def terms(self, image) -> Dict[str, Any]:
+        """The weighted loss terms of ``image`` as tensors, differentiable (use inside ``tf.GradientTape``)."""
+        import tensorflow as tf
+
+        from .losses import content_loss, style_loss
+
+        s = self.settings
+        features = self.extractor(image)
+        zero = tf.constant(0.0)
+        content = (s.content_weight * content_loss({k: features[k] for k in s.content_layers}, self.content_targets)
+                   if s.content_layers else zero)
+        style = (s.style_weight * style_loss({k: features[k] for k in s.style_layers}, self.style_targets,
+                                             self.style_layer_weights)
+                 if s.style_layers else zero)
+        tv = s.tv_weight * self.tv_loss(image)
+        return {"total": content + style + tv, "content": content, "style": style, "tv": tv}
+
+    def _value_and_gradient(self, image):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            losses = self.terms(image)
+        return losses, tape.gradient(losses["total"], image)
+
+    def __call__(self, image) -> Dict[str, float]:
+        """Weighted loss terms of ``image`` as Python floats."""
+        return {k: float(v) for k, v in self._losses_fn(as_batch(image)).items()}
+
+    def value_and_gradient(self, image):
+        """``(losses as floats, gradient as float32 [1, H, W, 3] numpy)``."""
+        losses, grad = self._grad_fn(as_batch(image))
+        return {k: float(v) for k, v in losses.items()}, grad.numpy()
+
+
+def as_batch(image):
+    """``image`` as a float32 tensor ``[1, H, W, 3]`` (a batch of one added to ``[H, W, 3]``)."""
+    import tensorflow as tf
+
+    image = tf.convert_to_tensor(image, tf.float32)
+    return image[tf.newaxis] if image.shape.rank == 3 else image
+
+
+def initial_image(init, content: np.ndarray, style: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The start image ``[1, H, W, 3]`` (``05_full_transfer``): the content photo, the photo
+    recoloured with the painting's colour statistics (``"color"``), uniform noise, the style
+    image resized to the content's size, or a given image."""
+    shape = content.shape
+    if isinstance(init, str):
+        if init == "content":
+            return content.copy()
+        if init == "color":
+            from .color import match_color
+
+            return match_color(content, style)[np.newaxis]
+        if init == "noise":
+            return np.random.default_rng(seed).uniform(0.0, 1.0, size=shape).astype(np.float32)
+        if init == "style":
+            return resize_image(style, shape[1:3])
+        raise SettingsError(f"init must be one of {', '.join(INITS)} or an image, got {init!r}")
+    image = load_image(init)
+    return resize_image(image, shape[1:3])

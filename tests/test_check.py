@@ -1,4 +1,4 @@
-"""The checks that teach (nstutils.check): right answers pass with one green line, known mistakes are named."""
+"""The checks that teach (nstutils.course.check): right answers pass with one green line, known mistakes are named."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nstutils import check
-from nstutils.check import CheckError
+from nstutils.course import check
+from nstutils.course.check import CheckError
 from nstutils.errors import NSTError
-from nstutils.features import CAFFE_MEAN_BGR
+from nstutils.vgg19 import CAFFE_MEAN_BGR
 
 
 def _stub(*args):
@@ -335,10 +335,10 @@ def test_scipy_objective_works_with_scipy():
     """The reference bridge really drives scipy's L-BFGS-B (what the check asks for is what scipy needs)."""
     from scipy.optimize import minimize
 
-    from nstutils.check import _value_and_grad_for
+    from nstutils.course.check.optimizers import value_and_grad_for
 
     shape = (1, 2, 3, 3)
-    value_and_grad = _value_and_grad_for(shape, 0)
+    value_and_grad = value_and_grad_for(shape, 0)
     start = np.full(int(np.prod(shape)), 0.5)
     result = minimize(lambda x: _objective(x, value_and_grad, shape), start, jac=True, method="L-BFGS-B")
     assert result.fun < _objective(start, value_and_grad, shape)[0]

@@ -1,0 +1,126 @@
+"""Checks of ``01_cnn_features``: Caffe preprocessing, a convolution, max pooling."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .core import Case, constant, load_tf, run_cases, seeded_rng
+
+
+def preprocess(fn) -> None:
+    """Check ``preprocess(image) -> x``: Caffe preprocessing of ``[1, H, W, 3]`` images in [0, 1].
+
+    RGB -> BGR (reverse the last axis), ×255, minus :data:`nstutils.vgg19.CAFFE_MEAN_BGR`.
+    """
+    from nstutils.vgg19 import CAFFE_MEAN_BGR, preprocess as reference
+
+    mean = CAFFE_MEAN_BGR.astype(np.float64)
+    hand = np.array([[[[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[1, 1, 1], [0, 0, 0], [0.5, 0.5, 0.5]]]], np.float32)
+    images = [("a 2×3 image of red, green, blue, white, black and grey pixels", hand),
+              ("a random 4×5 image", seeded_rng(1).random((1, 4, 5, 3), np.float32)),
+              ("a random 1×7 image", seeded_rng(2).random((1, 1, 7, 3), np.float32))]
+    cases = []
+    for label, image in images:
+        x = image.astype(np.float64)
+        variants = []
+        for flip, scale, subtract in itertools.product((True, False), (255.0, 1.0, 1 / 255), ("bgr", "rgb", "none",
+                                                                                          "add")):
+            if flip and scale == 255.0 and subtract == "bgr":
+                continue
+            value = (x[..., ::-1] if flip else x) * scale
+            value = {"bgr": value - mean, "rgb": value - mean[::-1], "none": value, "add": value + mean}[subtract]
+            parts = []
+            if not flip:
+                parts.append("channels left in RGB order: the Caffe weights expect BGR, reverse the last axis "
+                             "with image[..., ::-1]")
+            if scale == 1.0:
+                parts.append("forgot ×255: the weights expect pixels in 0–255, multiply the [0, 1] image by 255")
+            if scale == 1 / 255:
+                parts.append("divided by 255: the image is already in [0, 1], multiply it by 255 instead")
+            if subtract == "none":
+                parts.append("forgot the mean: subtract CAFFE_MEAN_BGR = [103.939, 116.779, 123.68] after ×255")
+            if subtract == "rgb" and flip:
+                parts.append("mean subtracted in RGB order: CAFFE_MEAN_BGR is already in BGR order, subtract it "
+                             "as it is from the BGR image")
+            if subtract == "add":
+                parts.append("added the mean: subtract CAFFE_MEAN_BGR instead")
+            variants.append(("; and ".join(parts) + ".", value))
+        cases.append(Case(label, (constant(image),), reference(image).numpy(), variants))
+    run_cases("preprocess", fn, cases, "preprocessed image")
+
+
+def _conv_reference(image, kernel) -> np.ndarray:
+    tf = load_tf()
+    return tf.nn.conv2d(image[None, :, :, None], kernel[:, :, None, None], 1, "VALID")[0, :, :, 0].numpy()
+
+
+def convolution(fn) -> None:
+    """Check ``convolution(image, kernel) -> out``: the 'valid' 2-D cross-correlation.
+
+    ``image`` is a numpy ``[H, W]`` array, ``kernel`` ``[kh, kw]``; ``out[i, j] = Σ_a Σ_b
+    image[i + a, j + b] · kernel[a, b]``, shape ``[H - kh + 1, W - kw + 1]``, as ``tf.nn.conv2d``
+    with ``padding="VALID"`` computes it (CNNs do not flip the kernel).
+    """
+    edge = np.zeros((5, 5), np.float32)
+    edge[:, 3:] = 1.0
+    inputs = [("the 5×5 edge image with the [-1, 0, 1] kernel", edge, np.array([[-1, 0, 1]] * 3, np.float32)),
+              ("a random 6×8 image with a random 3×3 kernel", seeded_rng(3).normal(size=(6, 8)).astype(np.float32),
+               seeded_rng(4).normal(size=(3, 3)).astype(np.float32)),
+              ("a random 7×5 image with a 2×3 kernel", seeded_rng(5).normal(size=(7, 5)).astype(np.float32),
+               seeded_rng(6).normal(size=(2, 3)).astype(np.float32)),
+              ("a random 4×4 image with a 1×1 kernel", seeded_rng(7).random((4, 4), np.float32),
+               np.array([[2.5]], np.float32))]
+    cases = []
+    for label, image, kernel in inputs:
+        (h, w), (kh, kw) = image.shape, kernel.shape
+        expected = _conv_reference(image, kernel)
+        flipped = _conv_reference(image, kernel[::-1, ::-1].copy())
+        variants = [("you flipped the kernel, which is the mathematical convolution; CNNs (and tf.nn.conv2d) "
+                     "compute the cross-correlation out[i, j] = Σ_a Σ_b image[i+a, j+b]·kernel[a, b], "
+                     "without flipping.", flipped),
+                    ("your output is transposed: out[i, j] has i running over rows (height) and j over "
+                     "columns (width).", expected.T)]
+        hints = [((h, w), f"'same' padding: only positions where the whole kernel fits inside the image count "
+                          f"('valid'), which gives [H-kh+1, W-kw+1] = [{h - kh + 1}, {w - kw + 1}]."),
+                 ((h + kh - 1, w + kw - 1), "that is a 'full' convolution (zero padding all round); keep only "
+                                            "positions where the kernel fits inside the image."),
+                 ((h - kh, w - kw), "one position short in each direction: loop over range(H - kh + 1) and "
+                                    "range(W - kw + 1).")]
+        if (w - kw + 1, h - kh + 1) != (h - kh + 1, w - kw + 1):
+            hints.append(((w - kw + 1, h - kh + 1), "your output is transposed: rows run over the height H, "
+                                                    "columns over the width W."))
+        cases.append(Case(label, lambda image=image, kernel=kernel: (image.copy(), kernel.copy()), expected,
+                           variants, hints))
+    run_cases("convolution", fn, cases, "feature map")
+
+
+def max_pool(fn) -> None:
+    """Check ``max_pool(x) -> y``: 2×2 max pooling with stride 2 of a numpy ``[H, W]`` map (H, W even)."""
+    tf = load_tf()
+    hand = np.array([[1, 2, 0, -1], [3, 4, -2, -3], [0, 0, 5, 1], [0, 9, 1, 1]], np.float32)
+    inputs = [("a hand-worked 4×4 map", hand),
+              ("a random 6×8 map", seeded_rng(8).normal(size=(6, 8)).astype(np.float32)),
+              ("a random 2×2 map of negative numbers", -seeded_rng(9).random((2, 2), np.float32) - 0.1),
+              ("a random 8×4 map", seeded_rng(10).normal(size=(8, 4)).astype(np.float32))]
+    cases = []
+    for label, x in inputs:
+        h, w = x.shape
+        pooled = lambda op, x=x: op(x[None, :, :, None], 2, 2, "VALID")[0, :, :, 0].numpy()  # noqa: E731
+        expected = pooled(tf.nn.max_pool2d)
+        windows = x.reshape(h // 2, 2, w // 2, 2)
+        variants = [("you averaged each window: max pooling keeps the largest value of each 2×2 window.",
+                     pooled(tf.nn.avg_pool2d)),
+                    ("you took the minimum of each window: max pooling keeps the largest value.",
+                     windows.min(axis=(1, 3))),
+                    ("your output is transposed: rows run over the height, columns over the width.",
+                     expected.T)]
+        hints = [((h - 1, w - 1), f"stride 1: the 2×2 windows must not overlap, step by 2 (stride 2), which "
+                                  f"gives [H/2, W/2] = [{h // 2}, {w // 2}]."),
+                 ((h, w), f"the output must be half the size in each direction: [H/2, W/2] = [{h // 2}, {w // 2}]."),
+                 ((h // 4, w // 4), "you pooled twice (or used 4×4 windows): one 2×2 window with stride 2.")]
+        if h != w:
+            hints.append(((w // 2, h // 2), "your output is transposed: rows run over the height H."))
+        cases.append(Case(label, lambda x=x: (x.copy(),), expected, variants, hints))
+    run_cases("max_pool", fn, cases, "pooled map")

@@ -1,0 +1,216 @@
+"""Checks of ``03_gram_style``: the Gram matrix, its size invariance, the style loss."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import (Case, CheckError, as_array, call_learner, close_to, constant, key_hint, load_tf, report_ok,
+                   require_callable, run_cases, seeded_rng, shape_text, verdict)
+
+
+def _np_gram(f: np.ndarray, divide: float | None = None) -> np.ndarray:
+    b, h, w, c = f.shape
+    x = f.reshape(b, h * w, c).astype(np.float64)
+    return np.einsum("bpc,bpd->bcd", x, x) / (h * w if divide is None else divide)
+
+
+def gram_matrix(fn) -> None:
+    """Check ``gram_matrix(F) -> G``: ``F`` a ``[B, H, W, C]`` tensor, ``G = FᵀF / (H·W)`` of shape ``[B, C, C]``."""
+    from nstutils.losses import gram_matrix as reference
+
+    hand = np.array([[[[1, 0], [2, 1]], [[0, 1], [1, 1]]]], np.float32)        # [1, 2, 2, 2]
+    maps = [("a hand-worked map of shape [1, 2, 2, 2]", hand),
+            ("a random square map of shape [1, 4, 4, 3]", seeded_rng(30).normal(size=(1, 4, 4, 3))),
+            ("a random non-square map of shape [1, 3, 5, 4]", seeded_rng(31).normal(size=(1, 3, 5, 4))),
+            ("a batch of one, shape [1, 6, 2, 3]", seeded_rng(32).random((1, 6, 2, 3))),
+            ("a batch of two images, shape [2, 3, 4, 3]", seeded_rng(33).normal(size=(2, 3, 4, 3))),
+            ("a single position, shape [1, 1, 1, 5]", seeded_rng(34).normal(size=(1, 1, 1, 5)))]
+    cases = []
+    for label, f in maps:
+        f = np.asarray(f, np.float32)
+        b, h, w, c = f.shape
+        m = h * w
+        expected = reference(f).numpy()
+        mixed = f.reshape(b, c, m).astype(np.float64)
+        centred = f - f.mean(axis=(1, 2), keepdims=True)
+        variants = [(f"normalisation: divide by the number of positions M = H·W = {m}; yours is M times too "
+                     f"big.", expected * m),
+                    (f"divide by the number of positions M = H·W = {m} only, not by H·W·C = {m * c}.",
+                     expected / c),
+                    (f"divide by M = H·W = {m} once, not twice (M² = {m * m}).", expected / m),
+                    ("you reshaped [B, H, W, C] straight to [B, C, H·W], which mixes channels and positions: "
+                     "reshape to [B, H·W, C] (channels last, as stored) and compute Fᵀ F, or use "
+                     "tf.einsum('bijc,bijd->bcd', F, F).", np.einsum("bcp,bdp->bcd", mixed, mixed) / m),
+                    ("you subtracted the mean of each channel (that is a covariance); the Gram matrix uses the "
+                     "features as they are.", _np_gram(centred))]
+        if b == 1:
+            variants.append((f"keep the batch dimension: expected [1, C, C] = [1, {c}, {c}]; reshape to "
+                             f"[B, H·W, C] rather than [H·W, C].", expected[0]))
+        hints = [((b, m, m), f"did you multiply F by its transpose the wrong way round (HW×HW = {m}×{m})? The "
+                             f"Gram matrix compares channels: Fᵀ F with F of shape [B, H·W, C] gives [B, C, C]."),
+                 ((m, m), f"did you multiply F by its transpose the wrong way round (HW×HW = {m}×{m})? The Gram "
+                          f"matrix compares channels: Fᵀ F gives [B, C, C]."),
+                 ((c, c), f"keep the batch dimension: one Gram matrix per image, [B, C, C] = [{b}, {c}, {c}]; "
+                          f"reshape to [B, H·W, C], not [-1, C].")]
+        cases.append(Case(label, (constant(f),), expected, variants, hints))
+
+    require_callable("gram_matrix", fn)
+    for case in cases:
+        got = as_array("gram_matrix", call_learner("gram_matrix", fn, case.label, *case.fresh_args()), case.label)
+        if (got.ndim == 3 and got.shape[1] == got.shape[2] and np.all(np.isfinite(got))
+                and not close_to(got, np.swapaxes(got, 1, 2), 1e-3)):
+            raise CheckError(f"gram_matrix: on {case.label} your matrix is not symmetric, but G[i, j] and G[j, i] "
+                             f"both average channel i times channel j: compute Fᵀ F from one reshaped F "
+                             f"([B, H·W, C]) and its own transpose.")
+        verdict("gram_matrix", case, got, "Gram matrix")
+    report_ok("gram_matrix", len(cases))
+
+
+def gram_size_invariance(fn) -> None:
+    """Exercise check for ``tile(F, k) -> bigger``: ``k×k`` copies of ``F`` side by side.
+
+    ``F`` is a ``[B, H, W, C]`` tensor; the result is ``[B, k·H, k·W, C]`` (what
+    ``tf.tile(F, [1, k, k, 1])`` gives). The check then shows, with the reference
+    ``gram_matrix``, that the bigger texture has exactly the same Gram matrix: it is an
+    average over positions, so it does not depend on the image size.
+    """
+    from nstutils.losses import gram_matrix as reference
+
+    tf = load_tf()
+    require_callable("tile", fn)
+    count = 0
+    for f, k in ((seeded_rng(40).random((1, 3, 4, 5)), 2), (seeded_rng(41).random((1, 2, 2, 3)), 3),
+                 (seeded_rng(42).random((1, 5, 3, 2)), 1)):
+        f = f.astype(np.float32)
+        b, h, w, c = f.shape
+        label = f"F of shape {shape_text(f.shape)} with k = {k}"
+        got = as_array("tile", call_learner("tile", fn, label, constant(f), k), label)
+        tiled = tf.tile(f, [1, k, k, 1]).numpy()
+        repeated = np.repeat(np.repeat(f, k, axis=1), k, axis=2)
+        if got.shape != tiled.shape:
+            hints = {(b, k * h, w, c): "you tiled only along the height: use multiples [1, k, k, 1].",
+                     (b, h, k * w, c): "you tiled only along the width: use multiples [1, k, k, 1].",
+                     (k * b, k * h, k * w, c): "tile along height and width only, not the batch axis: [1, k, k, 1].",
+                     (b, k * h, k * w, k * c): "tile along height and width only, not the channels: [1, k, k, 1].",
+                     (b, k * h, k * w, c * k * k): "tile along height and width only, not the channels."}
+            hint = hints.get(tuple(got.shape), f"expected [B, k·H, k·W, C] = {shape_text(tiled.shape)}.")
+            raise CheckError(f"tile: on {label} expected shape {shape_text(tiled.shape)}, got "
+                             f"{shape_text(got.shape)} — "
+                             f"{hint}")
+        if not (close_to(got, tiled) or close_to(got, repeated)):
+            g_got, g_ref = _np_gram(got), reference(f).numpy()
+            extra = ("" if close_to(g_got, g_ref, 1e-3) else
+                     " Its Gram matrix differs from F's too: a bigger copy of a texture must contain only "
+                     "copies of F's positions (no zeros or new values).")
+            raise CheckError(f"tile: on {label} the result is not k×k copies of F (tf.tile(F, [1, k, k, 1])).{extra}")
+        if not close_to(reference(got).numpy(), reference(f).numpy(), 1e-4):
+            raise CheckError("tile: unexpected: the Gram matrices differ")  # pragma: no cover
+        count += 1
+    report_ok("gram_size_invariance", count,
+              ": gram_matrix(tile(F, k)) == gram_matrix(F), the Gram matrix ignores size")
+
+
+def layer_style_loss(fn) -> None:
+    """Check ``layer_style_loss(F, A) -> scalar``: ``mean((gram(F) − A)²)``.
+
+    ``F`` is a ``[1, H, W, C]`` feature tensor, ``A`` the style image's ``[1, C, C]`` Gram
+    matrix (normalised by positions, as ``gram_matrix``).
+    """
+    from nstutils.losses import gram_matrix as gram, style_loss as reference
+
+    specs = [((1, 3, 4, 4), 50), ((1, 5, 3, 2), 51), ((1, 4, 4, 6), 52), ((1, 2, 6, 3), None)]
+    cases = []
+    for shape, seed in specs:
+        rng = seeded_rng(60 + len(cases))
+        f = rng.normal(size=shape).astype(np.float32)
+        a = (gram(f).numpy() if seed is None
+             else gram(seeded_rng(seed).normal(size=(1, 6, 5, shape[3])).astype(np.float32) * 1.5).numpy())
+        label = (f"features of shape {shape_text(shape)} with the Gram matrix of their own (loss 0)" if seed is None
+                 else f"features of shape {shape_text(shape)} and a random style Gram matrix "
+                      f"[1, {shape[3]}, {shape[3]}]")
+        m, n = shape[1] * shape[2], shape[3]
+        g = _np_gram(f)
+        d = g - a
+        variants = []
+        try:
+            variants.append(("you compared the feature maps F with the Gram matrix A: compute gram_matrix(F) "
+                             "first, then mean((G − A)²).", np.mean((f.astype(np.float64) - a) ** 2)))
+        except ValueError:
+            pass
+        variants += [(f"you summed over the N² = {n * n} Gram entries: use the mean (tf.reduce_mean).",
+                      np.sum(d ** 2)),
+                     ("that is the paper's E_l = Σ(Ĝ − Â)²/(4N²M²) with unnormalised Grams Ĝ = FᵀF; with our "
+                      "normalised Grams (÷ M) it equals ¼·mean((G − A)²), so yours is 4 times too small: "
+                      "this course uses mean((G − A)²) = 4·E_l.", np.mean(d ** 2) / 4),
+                     (f"you applied the paper's 1/(4N²M²) to Grams already divided by M = {m}: with our Grams "
+                      f"the layer loss is simply mean((G − A)²).", np.sum(d ** 2) / (4 * n * n * m * m)),
+                     (f"the Gram matrix of F must be normalised like A: divide FᵀF by M = H·W = {m} "
+                      f"(use gram_matrix).", np.mean((g * m - a) ** 2)),
+                     ("you took a square root: the loss is the mean *squared* difference.",
+                      np.sqrt(np.mean(d ** 2))),
+                     ("drop the ½: the layer loss is mean((G − A)²).", 0.5 * np.mean(d ** 2)),
+                     ("you averaged absolute differences: square them.", np.mean(np.abs(d)))]
+        hints = [((1, n, n), "you returned the squared differences entry by entry: average them with "
+                             "tf.reduce_mean."),
+                 (tuple(shape), "you subtracted A from the feature maps: compute gram_matrix(F) first.")]
+        cases.append(Case(label, (constant(f), constant(a)), reference(f, a).numpy(), variants, hints))
+    run_cases("layer_style_loss", fn, cases, "loss", hint=_broadcast_hint)
+
+
+def _broadcast_hint(exc: BaseException) -> str:
+    text = str(exc)
+    if "ncompatible shapes" in text or "broadcast" in text:
+        return ("Are you subtracting the Gram matrix A [1, C, C] from the feature maps F [1, H, W, C]? Compute "
+                "gram_matrix(F) first.")
+    return ""
+
+
+def style_loss(fn) -> None:
+    """Check ``style_loss(features, target_grams, layer_weights) -> scalar``.
+
+    Dicts ``{layer: F_l [1, H, W, C]}``, ``{layer: A_l [1, C, C]}`` and ``{layer: w_l}``;
+    the result is ``Σ_l w_l · mean((gram(F_l) − A_l)²)`` (a weighted *sum*, weights used as
+    given).
+    """
+    from nstutils.losses import gram_matrix as gram, style_loss as reference
+
+    setups = [{"block1_conv1": ((1, 8, 6, 4), 0.5), "block2_conv1": ((1, 4, 3, 8), 2.0),
+               "block3_conv1": ((1, 2, 2, 16), 0.25)},
+              {"block1_conv1": ((1, 6, 6, 3), 1.0), "block4_conv1": ((1, 3, 3, 6), 0.1)},
+              {"block5_conv1": ((1, 2, 3, 5), 3.0)},
+              {"block1_conv1": ((1, 4, 4, 2), 1.5), "block2_conv1": ((1, 2, 2, 4), 0.0)}]
+    cases = []
+    for index, setup in enumerate(setups):
+        rng = seeded_rng(70 + index)
+        f = {k: rng.normal(size=s).astype(np.float32) for k, (s, _) in setup.items()}
+        a = {k: gram(rng.normal(size=(1, 5, 4, s[3])).astype(np.float32) * 1.3).numpy() for k, (s, _) in setup.items()}
+        w = {k: wl for k, (_, wl) in setup.items()}
+        e = {k: float(np.mean((_np_gram(f[k]) - a[k]) ** 2)) for k in setup}
+        expected = reference(f, a, w).numpy()
+        n = len(setup)
+        variants = []
+        if n > 1:
+            variants += [(f"you ignored layer_weights and gave every layer 1/L = 1/{n}: multiply each layer's "
+                          f"loss by its own weight layer_weights[layer].", sum(e.values()) / n),
+                         ("you forgot the weights: multiply each layer's loss by layer_weights[layer].",
+                          sum(e.values())),
+                         (f"you averaged instead of summing: the weights already set each layer's share, so "
+                          f"return Σ w_l·E_l without dividing by the number of layers ({n}).", expected / n),
+                         ("you divided by the sum of the weights: use the weights as given, Σ w_l·E_l.",
+                          expected / sum(w.values()) if sum(w.values()) else None)]
+            for k in setup:
+                variants += [(f"you used only layer {k}: loop over all the layers in target_grams and add up "
+                              f"w_l·E_l.", w[k] * e[k]),
+                             (f"you used only layer {k}, and without its weight: loop over all layers and add "
+                              f"up w_l·E_l.", e[k])]
+        else:
+            variants.append(("you forgot the weight: multiply the layer's loss by layer_weights[layer].",
+                             sum(e.values())))
+        variants.append(("you summed over the Gram entries: each layer's loss is a mean, mean((G − A)²).",
+                         sum(w[k] * np.sum((_np_gram(f[k]) - a[k]) ** 2) for k in setup)))
+        label = (f"{n} layer{'s' if n > 1 else ''} with weights "
+                 + ", ".join(f"{k}: {wl:g}" for k, wl in w.items()))
+        cases.append(Case(label, lambda f=f, a=a, w=w: ({k: constant(v) for k, v in f.items()},
+                                                         {k: constant(v) for k, v in a.items()}, dict(w)),
+                           expected, variants))
+    run_cases("style_loss", fn, cases, "loss", hint=key_hint)

@@ -11,23 +11,29 @@ never replaced without ``--force``; Ctrl-C saves the best image so far and exits
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
-
-import numpy as np
+from typing import Callable, List, NoReturn, Optional, Tuple
 
 from .errors import NSTError, OutputExistsError, SettingsError
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    return value
+def _whole_number(minimum: Optional[int]) -> Callable[[str], int]:
+    """An argparse type: a whole number ≥ ``minimum`` (any whole number if None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number ≥ {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _number(text: str) -> float:
@@ -37,35 +43,49 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _one_of(name: str, choices: Tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse type that says what the settings would say of an unknown choice."""
+
+    def parse(text: str) -> str:
+        if text not in choices:
+            close = difflib.get_close_matches(text, choices, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise argparse.ArgumentTypeError(f"unknown {name} {text!r}.{hint} Choose from {', '.join(choices)}")
+        return text
+
+    return parse
+
+
 #: Settings fields offered under another flag name (``--size`` reads better than ``--max-dim``).
 _FLAG_NAMES = {"max_dim": "--size"}
 
 
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
-    """One option per field of ObjectiveSettings and RunSettings, with its default and help."""
-    from dataclasses import fields
+    """One option per settings field, built from its :func:`~nstutils.settings.field_spec`."""
+    from .settings import OBJECTIVE_FIELDS, RUN_FIELDS, field_spec
 
-    from .settings import ObjectiveSettings, RunSettings
+    for name in OBJECTIVE_FIELDS + RUN_FIELDS:
+        spec = field_spec(name)
+        flag = _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+        default = spec.default if not isinstance(spec.default, tuple) else ",".join(spec.default)
+        parse = {"number": _number, "int": _whole_number(spec.minimum), "layers": _split, "numbers": _numbers,
+                 "choice": _one_of(name, spec.choices)}.get(spec.kind, str)
+        help_text = spec.help + (f" (default: {default})" if default is not None else "")
+        parser.add_argument(flag, dest=name, type=parse, default=None, help=help_text,
+                            choices=spec.choices or None, metavar=name.upper())
 
-    for cls in (ObjectiveSettings, RunSettings):
-        for item in fields(cls):
-            meta = item.metadata
-            if not meta.get("cli", True):
-                continue
-            flag = _FLAG_NAMES.get(item.name, "--" + item.name.replace("_", "-"))
-            default = item.default if not isinstance(item.default, tuple) else ",".join(item.default)
-            kind = meta.get("kind", "")
-            parse = {"number": _number, "int": _positive_int, "layers": _split, "numbers": _numbers}.get(kind, str)
-            help_text = meta.get("help", "")
-            if default is not None:
-                help_text += f" (default: {default})"
-            parser.add_argument(flag, dest=item.name, type=parse, default=None, help=help_text,
-                                metavar=item.name.upper())
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line ``nst: error: ...`` like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"nst: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer (Gatys et al.) on the CPU.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The ``nst`` command's parser: ``stylize``, ``weights`` and ``images``."""
+    parser = _Parser(prog="nst", description="Neural style transfer (Gatys et al.) on the CPU.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     st = sub.add_parser("stylize", help="paint CONTENT in the style of STYLE")
     st.add_argument("content", help="content image: a path, an https URL or a course image name")
@@ -74,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_options(st)
     st.add_argument("--preserve-color", action="store_true",
                     help="keep the content photo's colours (luminance-only transfer)")
-    st.add_argument("--preview-every", type=_positive_int, default=0, metavar="N",
+    st.add_argument("--preview-every", type=_whole_number(0), default=0, metavar="N",
                     help="write the current image to OUTPUT-stepNNNN.ext every N steps")
-    st.add_argument("--checkpoint-every", type=_positive_int, default=0, metavar="N",
+    st.add_argument("--checkpoint-every", type=_whole_number(0), default=0, metavar="N",
                     help="save the image and optimiser state to OUTPUT.checkpoint.npz every N steps")
     st.add_argument("--resume", action="store_true", help="continue from OUTPUT.checkpoint.npz")
     st.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
@@ -85,23 +105,21 @@ def build_parser() -> argparse.ArgumentParser:
     wt = sub.add_parser("weights", help="download, check and cache the VGG19 weights")
     wt.add_argument("--force", action="store_true", help="fetch again even if cached")
 
-    nb = sub.add_parser("notebooks", help="course notebooks: check or clean their outputs, write student versions")
-    nb.add_argument("action", choices=("check", "clean", "student"),
-                    help="check: fail on outputs; clean: strip them; student: write versions without solutions")
-    nb.add_argument("folder", type=Path, help="the notebooks' folder")
-    nb.add_argument("out", type=Path, nargs="?", help="student: where to write the student notebooks")
-
     im = sub.add_parser("images", help="list the course images (with --fetch, download them)")
     im.add_argument("--fetch", action="store_true", help="download every course image into the cache")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the ``nst`` command with ``argv``; the exit status (2 for bad input, 130 for Ctrl-C)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error already printed in one line
+        return int(exit_.code or 0)
     _show_library_messages(quiet=getattr(args, "quiet", False))
     try:
-        return {"stylize": _stylize, "weights": _weights, "images": _images, "notebooks": _notebooks}[args.command](args)
+        return {"stylize": _stylize, "weights": _weights, "images": _images}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
@@ -162,47 +180,6 @@ def _numbers(text: str):
     return [_number(part) for part in _split(text)]
 
 
-def checkpoint_path(output: Path) -> Path:
-    """Where ``--checkpoint-every`` keeps its state: ``OUTPUT.checkpoint.npz``."""
-    return output.with_name(output.name + ".checkpoint.npz")
-
-
-def save_checkpoint(path: Path, image, step: int, settings: dict, state: Optional[dict]) -> None:
-    """Atomically write the current image, step count, settings and optimiser state."""
-    import json
-
-    import numpy as np
-
-    from ._files import atomic_path
-
-    arrays = {"image": np.asarray(image, np.float32), "step": np.array(step),
-              "settings": np.array(json.dumps(settings, sort_keys=True))}
-    for key, value in (state or {}).items():
-        arrays[f"state_{key}"] = np.asarray(value)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-
-def load_checkpoint(path: Path):
-    """``(image, step, settings, state)`` from a checkpoint, or SettingsError if unusable."""
-    import json
-    import zipfile
-
-    import numpy as np
-
-    if not path.exists():
-        raise SettingsError(f"--resume: no checkpoint at {path}; run with --checkpoint-every N first")
-    try:
-        with np.load(path) as data:
-            state = {key[6:]: data[key] for key in data.files if key.startswith("state_")}
-            if "t" in state:
-                state["t"] = int(state["t"])
-            return data["image"], int(data["step"]), json.loads(str(data["settings"])), state or None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise SettingsError(f"--resume: checkpoint {path} is damaged ({exc}); delete it and start again") from None
-
-
 class CtrlC:
     """SIGINT handler: the first Ctrl-C asks the run to stop (the best image is saved),
     the second exits at once with status 130."""
@@ -234,9 +211,9 @@ def _given_settings(args) -> dict:
     return {name: getattr(args, name) for name in OBJECTIVE_FIELDS + RUN_FIELDS if getattr(args, name, None) is not None}
 
 
-def _stylize(args) -> int:
-    from .images import _SAVE_FORMATS, load_image, save_image
-    from .settings import make_settings
+def _checked_output(args) -> Path:
+    """The output path, refused before any work if its extension, its folder or an existing file is wrong."""
+    from .images import _SAVE_FORMATS
 
     output = Path(args.output).expanduser()
     if output.suffix.lower() not in _SAVE_FORMATS:
@@ -245,80 +222,101 @@ def _stylize(args) -> int:
         raise OutputExistsError(f"{output} already exists; add --force to replace it")
     if not output.parent.exists():
         raise SettingsError(f"output folder {output.parent} does not exist")
-    checked = make_settings(resolve=False, **_given_settings(args))  # every option, before any work starts
-    for flag in ("preview_every", "checkpoint_every"):
-        if getattr(args, flag) < 0:
-            raise SettingsError(f"--{flag.replace('_', '-')} must be ≥ 0")
-    _import_tensorflow_quietly()
+    return output
 
-    from .optimize import StyleObjective, initial_image, run_optimizer, style_size
 
-    content = load_image(args.content, max_dim=checked.run.max_dim)
-    style = load_image(args.style, max_dim=style_size(checked.run))
-    settings = make_settings(checked)  # may measure the compute dtype (once per machine): inputs are good by now
-    run = settings.run
-    checkpoint = checkpoint_path(output)
-    resumed = load_checkpoint(checkpoint) if args.resume else None
+def _remaining(run, done_steps: int):
+    """``run`` with only the steps left after ``done_steps`` (a resumed run)."""
+    from .settings import make_settings
 
-    done_steps, state, start = 0, None, None
-    if resumed is not None:
-        image, done_steps, saved, state = resumed
-        if saved != _comparable(settings):
-            raise SettingsError(f"--resume: {checkpoint} was made with different settings; use the same options")
-        if done_steps >= run.step_limit:
-            raise SettingsError(f"--resume: the checkpoint already has all {run.step_limit} steps")
-        start = image[np.newaxis] if image.ndim == 3 else image
-        if start.shape != content.shape:
-            raise SettingsError("--resume: the checkpoint's image size differs from this run's")
     remaining = run.step_limit - done_steps
-    run_now = make_settings(run, **({"steps": remaining} if run.steps is not None else {"max_steps": remaining}),
-                            init=run.init if isinstance(run.init, str) else "content").run
+    return make_settings(run, **({"steps": remaining} if run.steps is not None else {"max_steps": remaining}),
+                         init=run.init if isinstance(run.init, str) else "content").run
 
-    from .cost import describe_run, progress_total
 
-    print(f"nst: {describe_run(run_now, content.shape, settings.objective.compute_dtype)}", file=sys.stderr,
-          flush=True)
+class _Reporter:
+    """The run's callback: progress bar, previews, checkpoints, and the Ctrl-C stop."""
 
-    interrupted = CtrlC()
-    previous = signal.signal(signal.SIGINT, interrupted)
-    bar = None
-    try:
-        objective = StyleObjective(content, style, settings.objective)
-        if start is None:
-            start = initial_image(run.init, content, style, run.seed)
-        print("nst: running (Ctrl-C stops and keeps the best image)", file=sys.stderr, flush=True)
+    def __init__(self, args, output: Path, settings, run, done_steps: int, interrupted: "CtrlC"):
+        self.args, self.output, self.run, self.done_steps = args, output, run, done_steps
+        self.interrupted = interrupted
+        from .checkpoints import checkpoint_path, comparable_settings
+
+        self.checkpoint, self.settings = checkpoint_path(output), comparable_settings(settings)
+        self.bar = None
         if not args.quiet:
             from tqdm import tqdm
 
-            bar = tqdm(total=done_steps + progress_total(run_now, 0), initial=done_steps, unit="step",
-                       desc="stylize", dynamic_ncols=True)
+            from .cost import progress_total
 
-        def callback(progress) -> bool:
-            step = done_steps + progress.step
-            if bar is not None:
-                bar.total = done_steps + progress_total(run_now, progress.step)  # adaptive: honest ETA
-                bar.update(1)
-                postfix = {"loss": f"{progress.losses['total']:.4g}"}
-                if run_now.adaptive and progress.improvement is not None:
-                    postfix["gain"] = f"{progress.improvement:.2%}/{run_now.stop_window} (stops < " \
-                                      f"{run_now.stop_tolerance:.1%})"
-                bar.set_postfix(postfix)
-            if args.preview_every and step % args.preview_every == 0:
-                save_image(progress.image, output.with_name(f"{output.stem}-step{step:04d}{output.suffix}"),
-                           overwrite=True)
-            if args.checkpoint_every and step % args.checkpoint_every == 0:
-                save_checkpoint(checkpoint, progress.image, step, _comparable(settings), progress.state)
-            return interrupted.count > 0
+            self.bar = tqdm(total=done_steps + progress_total(run, 0), initial=done_steps, unit="step",
+                            desc="stylize", dynamic_ncols=True)
 
-        result = run_optimizer(objective, start, run_now, callback=callback, state=state)
-        if bar is not None:
-            bar.close()
+    def __call__(self, progress) -> bool:
+        from .checkpoints import save_checkpoint
+        from .images import save_image
+
+        step = self.done_steps + progress.step
+        if self.bar is not None:
+            self._show(progress)
+        every = self.args.preview_every
+        if every and step % every == 0:
+            save_image(progress.image, self.output.with_name(f"{self.output.stem}-step{step:04d}{self.output.suffix}"),
+                       overwrite=True)
+        if self.args.checkpoint_every and step % self.args.checkpoint_every == 0:
+            save_checkpoint(self.checkpoint, progress.image, step, self.settings, progress.state)
+        return self.interrupted.count > 0
+
+    def _show(self, progress) -> None:
+        from .cost import progress_total
+
+        run = self.run
+        self.bar.total = self.done_steps + progress_total(run, progress.step)  # adaptive: honest ETA
+        self.bar.update(1)
+        postfix = {"loss": f"{progress.losses['total']:.4g}"}
+        if run.adaptive and progress.improvement is not None:
+            postfix["gain"] = f"{progress.improvement:.2%}/{run.stop_window} (stops < {run.stop_tolerance:.1%})"
+        self.bar.set_postfix(postfix)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _stylize(args) -> int:
+    from .checkpoints import checkpoint_path, load_checkpoint, resume_start
+    from .settings import make_settings
+
+    output = _checked_output(args)
+    checked = make_settings(**_given_settings(args))  # every option, before any work starts
+    _import_tensorflow_quietly()
+    from .cost import describe_run
+    from .run import prepare, run_optimizer
+
+    checkpoint = checkpoint_path(output)
+    resumed = load_checkpoint(checkpoint) if args.resume else None
+    prepared = prepare(args.content, args.style, checked)  # may measure the compute dtype (once per machine)
+    start, done_steps, state = prepared.start, 0, None
+    if resumed is not None:
+        start = resume_start(resumed, checkpoint, prepared.settings, prepared.content.shape)
+        done_steps, state = resumed.step, resumed.state
+    run_now = _remaining(prepared.run, done_steps)
+    print(f"nst: {describe_run(run_now, prepared.content.shape, prepared.objective.settings.compute_dtype)}",
+          file=sys.stderr, flush=True)
+    interrupted = CtrlC()
+    previous = signal.signal(signal.SIGINT, interrupted)
+    reporter = None
+    try:
+        print("nst: running (Ctrl-C stops and keeps the best image)", file=sys.stderr, flush=True)
+        reporter = _Reporter(args, output, prepared.settings, run_now, done_steps, interrupted)
+        result = run_optimizer(prepared.objective, start, run_now, callback=reporter, state=state)
+        reporter.close()
         # The handler stays until the image is saved: a second Ctrl-C during the save still
         # exits at once, and the atomic write leaves no half-written file behind.
-        return _finish(args, output, checkpoint, content, result, interrupted)
+        return _finish(args, output, checkpoint, prepared.content, result, interrupted)
     finally:
-        if bar is not None:
-            bar.close()
+        if reporter is not None:
+            reporter.close()
         signal.signal(signal.SIGINT, previous)
 
 
@@ -346,14 +344,6 @@ def _finish(args, output: Path, checkpoint: Path, content, result, interrupted) 
     return 130 if interrupted.count else 0
 
 
-def _comparable(settings) -> dict:
-    """The settings that must match for --resume (steps may differ only by what is left)."""
-    data = settings.to_dict()
-    for key in ("steps", "max_steps"):
-        data.pop(key, None)
-    return data
-
-
 def _weights(args) -> int:
     from .weights import fetch_compact_weights, load_vgg19_weights
 
@@ -376,34 +366,6 @@ def _images(args) -> int:
     for name in SKIMAGE_PHOTOS:
         print(f"{name:16} {'content':8} {'(scikit-image, offline)':28} {credit(name)}")
     return 0
-
-
-def _notebooks(args) -> int:
-    import json
-
-    from .notebooks import normalised_text, problems, write_student
-
-    if args.action == "student":
-        if args.out is None:
-            raise SettingsError("nst notebooks student needs an output folder: nst notebooks student SRC OUT")
-        written = write_student(args.folder, args.out)
-        for path, count in written:
-            print(f"{path}: {count} solution{'' if count == 1 else 's'} replaced by stubs")
-        print(f"{len(written)} student notebooks written to {args.out}, "
-              f"{sum(count for _, count in written)} solutions in all")
-        return 0
-    paths = sorted(args.folder.glob("*.ipynb"))
-    bad = 0
-    for path in paths:
-        if args.action == "clean":
-            path.write_text(normalised_text(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
-            continue
-        for problem in problems(path):
-            print(f"{path}: {problem}", file=sys.stderr)
-            bad += 1
-    if args.action == "check":
-        print(f"{len(paths)} notebooks checked, {bad} problems")
-    return 1 if bad else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

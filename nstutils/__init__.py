@@ -8,7 +8,8 @@ The course in ``notebooks/`` introduces each piece; the package holds all the co
     print(result.message)    # why and when the run ended
 
 TensorFlow is imported only when something needs it (``stylize``, the losses), so
-``import nstutils`` is quick and works without it. The library logs through
+``import nstutils`` is quick and works without it. ``clear_caches()`` frees what nstutils
+keeps in memory (every cache registered in :mod:`nstutils.cache`). The library logs through
 ``logging.getLogger("nstutils")`` and never prints.
 """
 
@@ -18,13 +19,15 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any, List
 
+from .cache import clear_caches
 from .config import fast_mode, pick
 from .errors import (DataError, ImageError, MissingDependencyError, NSTError, OutputExistsError, SettingsError,
                      WeightsError)
 from .images import load_image, save_image
 
 if TYPE_CHECKING:  # seen by editors and type checkers; imported lazily at run time
-    from .optimize import StyleObjective, StylizeResult, stylize
+    from .objective import StyleObjective
+    from .run import StylizeResult, stylize
     from .settings import ObjectiveSettings, RunSettings, Settings
 
 __version__ = "0.2.0"
@@ -33,7 +36,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 #: Names imported on first use, with the module that holds them (importing TensorFlow takes seconds).
 _LAZY = {
-    "stylize": "optimize", "StylizeResult": "optimize", "StyleObjective": "optimize",
+    "stylize": "run", "StylizeResult": "run", "StyleObjective": "objective",
     "Settings": "settings", "ObjectiveSettings": "settings", "RunSettings": "settings",
 }
 
@@ -55,22 +58,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> List[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-def clear_caches() -> None:
-    """Free what nstutils keeps in memory: decoded weights, built feature extractors, fits.
-
-    Files in the cache folder (``nstutils.config.cache_dir()``) stay.
-    """
-    import sys
-
-    from . import data, weights
-
-    weights.clear_weights_cache()
-    data.registry.cache_clear()
-    optimize = sys.modules.get(f"{__name__}.optimize")
-    if optimize is not None:
-        optimize.clear_extractor_cache()
-    cost = sys.modules.get(f"{__name__}.cost")
-    if cost is not None:
-        cost._fit.cache_clear()

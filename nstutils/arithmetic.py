@@ -1,4 +1,4 @@
-"""Choose the convolution arithmetic by measuring it, not by reading CPU flags.
+"""Choose the convolution arithmetic (bfloat16 or float32) by measuring it, not by reading CPU flags.
 
 bfloat16 convolutions are about 1.8× faster than float32 on a CPU with AVX512-BF16 (or
 AMX), slower on one without, and on a GPU it depends on the card. So the ``"auto"``
@@ -8,10 +8,12 @@ extractor up to ``block5_conv2`` with the tutorial's style and content layers, o
 TensorFlow will use, and picks bfloat16 only when it is at least ``MIN_SPEEDUP`` times
 faster. The answer is cached in a small JSON file keyed by the CPU model, the device,
 the TensorFlow version and the thread count, so it is measured once per machine (a few
-seconds; the first call also builds two extractors).
+seconds; the first call also builds two extractors), and kept in memory for the rest of
+the process, so a cache folder that cannot be written costs one measurement per process.
 
-This module reads no environment variables: callers (``nstutils.config``) pass the
-cache path and any override.
+:func:`resolve_compute_dtype` is what a run calls: ``"auto"`` becomes the measured choice
+(``NSTUTILS_COMPUTE_DTYPE`` forces one, see :mod:`nstutils.config`). Introduced in
+``05_full_transfer``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+from .cache import atomic_path, register_cache
+from .config import cache_dir, compute_dtype_override
+from .errors import SettingsError
+from .recipes import TIMING_LAYERS
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +40,38 @@ MIN_SPEEDUP = 1.15
 SHAPE = (1, 192, 256, 3)
 #: Timed repeats after one warm-up call; the median is kept.
 REPEATS = 3
-#: Layers of the representative pass (the tutorial's style layers and content layer).
-LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1", "block5_conv2")
 CACHE_VERSION = 1
+#: The file, in :func:`nstutils.config.cache_dir`, holding the measurements.
+CACHE_FILE = "tuning.json"
+#: The dtypes a run can compute in.
+COMPUTE_DTYPES = ("float32", "bfloat16")
 #: Load (runnable processes per CPU, 1-minute average) above which a measurement is suspect,
 #: and below which the machine counts as quiet enough to measure it again.
 BUSY_LOAD, QUIET_LOAD = 0.75, 0.3
+
+#: Measurements made or read in this process, by (cache file, cache key).
+_MEASURED: Dict[Tuple[str, str], Dict] = {}
+register_cache(_MEASURED.clear, "arithmetic.measured")
+
+
+def default_cache_path() -> Path:
+    """The measurement file: ``tuning.json`` in :func:`nstutils.config.cache_dir`."""
+    return cache_dir() / CACHE_FILE
+
+
+def resolve_compute_dtype(value: str = "auto") -> str:
+    """``"float32"`` or ``"bfloat16"`` for a run's ``compute_dtype`` setting (``05_full_transfer``).
+
+    ``"float32"`` and ``"bfloat16"`` are returned as they are. ``"auto"`` is
+    ``NSTUTILS_COMPUTE_DTYPE`` when that forces one, else the dtype measured faster on this
+    machine (:func:`measured_compute_dtype`, once per machine, kept in memory for the process).
+    The losses always stay float32.
+    """
+    if value in COMPUTE_DTYPES:
+        return value
+    if value != "auto":
+        raise SettingsError(f"compute_dtype must be 'auto', 'float32' or 'bfloat16', got {value!r}")
+    return compute_dtype_override() or measured_compute_dtype(default_cache_path())
 
 
 def machine_load() -> Optional[float]:
@@ -124,8 +157,9 @@ def time_evaluation(dtype: str, device: str, shape: Sequence[int] = SHAPE, repea
     from .features import FeatureExtractor
     from .losses import gram_matrix
 
+    layers = TIMING_LAYERS
     with tf.device(device):
-        extractor = FeatureExtractor(list(LAYERS), compute_dtype=dtype)
+        extractor = FeatureExtractor(list(layers), compute_dtype=dtype)
         image = tf.constant(np.random.default_rng(0).uniform(0, 1, size=tuple(shape)).astype(np.float32))
 
         @tf.function
@@ -133,8 +167,8 @@ def time_evaluation(dtype: str, device: str, shape: Sequence[int] = SHAPE, repea
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 features = extractor(x)
-                loss = tf.add_n([tf.reduce_mean(tf.square(gram_matrix(features[k]))) for k in LAYERS[:-1]])
-                loss += tf.reduce_mean(tf.square(features[LAYERS[-1]]))
+                loss = tf.add_n([tf.reduce_mean(tf.square(gram_matrix(features[k]))) for k in layers[:-1]])
+                loss += tf.reduce_mean(tf.square(features[layers[-1]]))
             return loss, tape.gradient(loss, x)
 
         evaluate(image)[1].numpy()  # trace and warm up
@@ -158,15 +192,25 @@ def _read(cache_path: Path) -> Dict:
 
 def _write(cache_path: Path, key: str, entry: Dict) -> None:
     cache_path = Path(cache_path)
+    _MEASURED[(str(cache_path), key)] = entry
     data = _read(cache_path)  # re-read: keep what another process wrote meanwhile
     data["entries"][key] = entry
     try:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, cache_path)
-    except OSError as error:  # a read-only cache only costs a re-measurement next time
+        with atomic_path(cache_path) as temporary:
+            temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    except OSError as error:  # a read-only cache only costs a re-measurement in the next process
         log.warning("could not write the compute dtype cache %s: %s", cache_path, error)
+
+
+def _entry(cache_path: Path, key: str) -> Optional[Dict]:
+    """The measurement under ``key``: the one this process made or read, else the file's."""
+    memory_key = (str(cache_path), key)
+    if memory_key not in _MEASURED:
+        entry = _read(Path(cache_path))["entries"].get(key)
+        if not isinstance(entry, dict):
+            return None
+        _MEASURED[memory_key] = entry
+    return _MEASURED[memory_key]
 
 
 def choose(seconds: Dict[str, float], min_speedup: float = MIN_SPEEDUP) -> str:
@@ -183,55 +227,66 @@ def measured_compute_dtype(cache_path: Path, device: Optional[str] = None, *, mi
 
     ``device`` defaults to the one TensorFlow will use (:func:`default_device`). The
     result and both timings are cached in ``cache_path`` (JSON) under
-    :func:`cache_key`; later calls read it (``refresh=True`` measures again). If
-    bfloat16 fails on the device, float32 is chosen; if float32 itself cannot be timed,
+    :func:`cache_key` and in memory; later calls read them (``refresh=True`` measures again).
+    If bfloat16 fails on the device, float32 is chosen; if float32 itself cannot be timed,
     float32 is returned and nothing is cached.
     """
-    import tensorflow as tf
-
     device = device or default_device()
-    key = cache_key(cpu_model(), device_name(device), tf.__version__, thread_count())
+    key = _machine_key(device)
     if not refresh:
-        entry = _read(Path(cache_path))["entries"].get(key)
-        if isinstance(entry, dict) and entry.get("compute_dtype") in ("float32", "bfloat16"):
+        entry = _entry(Path(cache_path), key)
+        if isinstance(entry, dict) and entry.get("compute_dtype") in COMPUTE_DTYPES:
             if not measured_while_busy(entry, machine_load()):
                 return entry["compute_dtype"]
             log.info("the compute dtype was measured while the machine was busy (load %.2f per CPU); measuring "
                      "again now that it is quiet", entry["load"])
+    entry = _measure(device, min_speedup, shape, repeats)
+    if entry is None:
+        return "float32"
+    _write(Path(cache_path), key, entry)
+    seconds = entry["seconds"]
+    log.info("compute dtype measured on %s: float32 %.3f s, bfloat16 %s -> %s", key, seconds["float32"],
+             f"{seconds['bfloat16']:.3f} s" if "bfloat16" in seconds else "failed", entry["compute_dtype"])
+    return entry["compute_dtype"]
+
+
+def _machine_key(device: str) -> str:
+    import tensorflow as tf
+
+    return cache_key(cpu_model(), device_name(device), tf.__version__, thread_count())
+
+
+def _measure(device: str, min_speedup: float, shape: Sequence[int], repeats: int) -> Optional[Dict]:
+    """Time both dtypes; the cache entry, or None when float32 itself cannot be timed."""
     load = machine_load()
     seconds: Dict[str, float] = {}
     errors: Dict[str, str] = {}
-    for dtype in ("float32", "bfloat16"):
+    for dtype in COMPUTE_DTYPES:
         try:
             seconds[dtype] = time_evaluation(dtype, device, shape=shape, repeats=repeats)
         except Exception as error:  # noqa: BLE001 - an unsupported dtype must not break stylize
             errors[dtype] = f"{type(error).__name__}: {error}"[:300]
     if "float32" not in seconds:
         log.warning("could not time the float32 pass (%s); using float32 without caching", errors.get("float32"))
-        return "float32"
-    chosen = choose(seconds, min_speedup)
-    entry = {"compute_dtype": chosen, "seconds": seconds, "speedup": (seconds["float32"] / seconds["bfloat16"]
-                                                                      if seconds.get("bfloat16") else None),
+        return None
+    entry = {"compute_dtype": choose(seconds, min_speedup), "seconds": seconds,
+             "speedup": seconds["float32"] / seconds["bfloat16"] if seconds.get("bfloat16") else None,
              "min_speedup": min_speedup, "shape": list(shape), "repeats": repeats, "load": load,
              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if errors:
         entry["errors"] = errors
-    _write(Path(cache_path), key, entry)
-    log.info("compute dtype measured on %s: float32 %.3f s, bfloat16 %s -> %s", key, seconds["float32"],
-             f"{seconds['bfloat16']:.3f} s" if "bfloat16" in seconds else "failed", chosen)
-    return chosen
+    return entry
 
 
-def measured_seconds(cache_path: Path, dtype: str, device: Optional[str] = None) -> Optional[float]:
+def measured_seconds(cache_path: Optional[Path] = None, dtype: str = "float32",
+                     device: Optional[str] = None) -> Optional[float]:
     """Seconds of one representative evaluation in ``dtype`` measured earlier on this machine, or None.
 
-    Reads the cache only (never measures); :mod:`nstutils.cost` scales it to a run's size.
+    Reads the measurement (in memory, else ``cache_path``, default :func:`default_cache_path`)
+    and never measures; :mod:`nstutils.cost` scales it to a run's size.
     """
-    import tensorflow as tf
-
     device = device or default_device()
-    entry = _read(Path(cache_path))["entries"].get(cache_key(cpu_model(), device_name(device), tf.__version__,
-                                                             thread_count()))
+    entry = _entry(Path(cache_path or default_cache_path()), _machine_key(device))
     if isinstance(entry, dict):
         value = entry.get("seconds", {}).get(dtype)
         return float(value) if isinstance(value, (int, float)) and value > 0 else None

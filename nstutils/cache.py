@@ -1,13 +1,34 @@
-"""Small file helpers shared by the image, data and weights modules."""
+"""Caches, on disk and in memory, in one place.
+
+On disk: :func:`sha256_of`, :func:`atomic_path` (write beside, then rename), :func:`file_lock`
+and :func:`fill_once`, the one routine that fills a cache file under a lock so that two
+processes never compute or download the same file twice and a reader never sees half of it.
+
+In memory: every cache nstutils keeps (decoded weights, built feature extractors, the image
+registry, the measured arithmetic, ...) registers here, with :func:`register_cache`, the
+:class:`MemoryCache` class or the :func:`memory_cache` decorator; :func:`clear_caches`
+(``nstutils.clear_caches()``) empties them all. Introduced in ``00_welcome``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import logging
 import os
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, TypeVar
+
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# ---- files ---------------------------------------------------------------------------------------
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -54,8 +75,6 @@ def file_lock(path: str | os.PathLike, timeout: float = 600.0) -> Iterator[None]
     """
     from filelock import FileLock, Timeout
 
-    from .errors import DataError
-
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(os.fspath(path), timeout=timeout):
@@ -63,3 +82,104 @@ def file_lock(path: str | os.PathLike, timeout: float = 600.0) -> Iterator[None]
     except Timeout:
         raise DataError(f"waited {timeout:.0f} s for the lock {path}: another nstutils process is filling "
                         "the cache; try again when it is done, or delete the .lock file if none is") from None
+
+
+def fill_once(path: str | os.PathLike, make: Callable[[Path], Any], is_valid: Callable[[Path], bool], *,
+              force: bool = False, stale_message: str = "cached file %s failed its check; making it again") -> Path:
+    """Make sure the cache file ``path`` exists and is valid; return its path.
+
+    ``is_valid(path)`` says whether the file there can be used; ``make(path)`` writes it (atomically,
+    with :func:`atomic_path`). The file is made under a lock (``<path>.lock``), after checking again
+    once the lock is held: another process may have filled it while this one waited. A file that
+    exists but fails ``is_valid`` is logged with ``stale_message`` and made again, never used.
+    ``force=True`` makes it again whatever is there.
+    """
+    path = Path(path)
+    if not force and is_valid(path):
+        return path
+    with file_lock(path.with_name(path.name + ".lock")):
+        if not force and is_valid(path):  # another process filled it while we waited
+            return path
+        if path.exists() and not force:
+            log.warning(stale_message, path)
+        make(path)
+    return path
+
+
+# ---- memory --------------------------------------------------------------------------------------
+
+#: name -> function that empties that cache.
+_REGISTRY: Dict[str, Callable[[], None]] = {}
+
+
+def register_cache(clear: Callable[[], None], name: Optional[str] = None) -> Callable[[], None]:
+    """Register ``clear`` (a function emptying an in-memory cache) for :func:`clear_caches`; returns it.
+
+    ``name`` (default: the function's module and qualified name) identifies the cache; registering
+    a name again replaces the earlier entry (a reloaded module does not register twice).
+    """
+    key = name or f"{getattr(clear, '__module__', '?')}.{getattr(clear, '__qualname__', repr(clear))}"
+    _REGISTRY[key] = clear
+    return clear
+
+
+def registered_caches() -> List[str]:
+    """Names of the registered in-memory caches (the modules imported so far register theirs)."""
+    return sorted(_REGISTRY)
+
+
+def clear_caches() -> None:
+    """Empty every registered in-memory cache. Files in the cache folder stay."""
+    for clear in list(_REGISTRY.values()):
+        clear()
+
+
+class MemoryCache:
+    """A small least-recently-used cache, registered for :func:`clear_caches`.
+
+    >>> extractors = MemoryCache(6, "features.extractors")     # doctest: +SKIP
+    >>> extractor = extractors.get(key, lambda: FeatureExtractor(...))
+    """
+
+    def __init__(self, maxsize: Optional[int], name: str):
+        self.maxsize = maxsize
+        self.name = name
+        self._items: "OrderedDict[Hashable, Any]" = OrderedDict()
+        register_cache(self.clear, name)
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value stored under ``key``, made with ``make()`` (and stored) when missing."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self.put(key, value)
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Store ``value``; the least recently used entries go beyond ``maxsize``."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while self.maxsize is not None and len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._items.clear()
+
+
+def memory_cache(maxsize: Optional[int] = 128) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """``functools.lru_cache(maxsize)`` whose ``cache_clear`` is registered for :func:`clear_caches`."""
+
+    def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        cached = functools.lru_cache(maxsize=maxsize)(function)
+        register_cache(cached.cache_clear, f"{function.__module__}.{function.__qualname__}")
+        return cached
+
+    return decorate

@@ -18,11 +18,10 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List
 
-from ._files import sha256_of
+from .cache import memory_cache, sha256_of
 from .config import cache_dir, data_dir
 from .errors import DataError
 
@@ -63,7 +62,7 @@ class CourseImage:
         return f"{self.title}{year}, {self.artist}; {self.license}"
 
 
-@lru_cache(maxsize=1)
+@memory_cache(maxsize=1)
 def registry() -> Dict[str, CourseImage]:
     """All course images by name, read from the package's ``resources/images.json``."""
     from importlib import resources

@@ -1,11 +1,11 @@
-"""VGG19 as a feature extractor: layer names, preprocessing, and the extractor itself.
+"""VGG19 as a feature extractor, and a cache of built extractors.
 
 Style transfer never classifies anything: it only reads VGG19's intermediate feature
-maps. :class:`FeatureExtractor` runs the network only as far as the deepest layer you
-ask for, with the Caffe preprocessing the original weights expect, and with max
-pooling (Keras, the TensorFlow tutorial) or average pooling (Gatys et al. 2016).
-Layer names may be Keras' (``block4_conv2``) or the paper's (``conv4_2``).
-Introduced in ``01_cnn_features``.
+maps. :class:`FeatureExtractor` runs the network (:func:`nstutils.vgg19.forward`) only as far
+as the deepest layer you ask for, with the Caffe preprocessing the original weights expect
+(:func:`nstutils.vgg19.preprocess`), and with max pooling (Keras, the TensorFlow tutorial) or
+average pooling (Gatys et al. 2016). Layer names may be Keras' (``block4_conv2``) or the
+paper's (``conv4_2``). Introduced in ``01_cnn_features``.
 """
 
 from __future__ import annotations
@@ -13,47 +13,18 @@ from __future__ import annotations
 import os
 from typing import Dict, Iterable
 
-import numpy as np
-
-from .config import compute_dtype_override
+from .cache import MemoryCache
 from .errors import SettingsError
-from .vgg19 import LAYERS, layer_names
+from .vgg19 import LAYERS, forward, layer_names
 from .weights import load_vgg19_weights
 
-#: Caffe's ImageNet mean in BGR order, subtracted from 0-255 pixels.
-CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
-
-#: The TensorFlow tutorial's layer choices (the paper's are in :mod:`nstutils.paper`).
-DEFAULT_CONTENT_LAYERS = ("block5_conv2",)
-DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-
-
-def preprocess(image):
-    """Caffe preprocessing: [0, 1] RGB -> 0-255 BGR with the ImageNet mean removed."""
-    import tensorflow as tf
-
-    image = tf.convert_to_tensor(image, dtype=tf.float32)
-    return image[..., ::-1] * 255.0 - CAFFE_MEAN_BGR
-
-
-def fast_compute_dtype() -> str:
-    """The convolution dtype for ``compute_dtype="auto"``: ``"bfloat16"`` or ``"float32"``.
-
-    ``NSTUTILS_COMPUTE_DTYPE`` (see :mod:`nstutils.config`) forces one. Otherwise the
-    choice is measured once on this machine and device (:mod:`nstutils.tuning`) and
-    cached: bfloat16 only where it really is faster. The losses always stay float32.
-    """
-    forced = compute_dtype_override()
-    if forced:
-        return forced
-    from .config import cache_dir
-    from .tuning import measured_compute_dtype
-
-    return measured_compute_dtype(cache_dir() / "tuning.json")
+#: How many built extractors :func:`get_extractor` keeps (building one costs about a second).
+EXTRACTOR_CACHE_SIZE = 6
+_EXTRACTORS = MemoryCache(EXTRACTOR_CACHE_SIZE, "features.extractors")
 
 
 class FeatureExtractor:
-    """Map images in [0, 1] to VGG19 feature maps at the requested layers.
+    """Map images in [0, 1] to VGG19 feature maps at the requested layers (``01_cnn_features``).
 
     >>> extract = FeatureExtractor(["conv1_1", "conv4_2"])      # doctest: +SKIP
     >>> features = extract(image)        # {"block1_conv1": [1, H, W, 64], ...}
@@ -61,8 +32,8 @@ class FeatureExtractor:
     The network is written out with ``tf.nn`` ops (each conv followed by its ReLU, as in
     Keras' VGG19) and runs only as far as the deepest requested layer. Features are
     returned as float32; ``compute_dtype="bfloat16"`` runs the convolutions but the first in
-    bfloat16 (about 2× faster on CPUs with native support, see :func:`fast_compute_dtype`
-    and :meth:`layer_dtype`).
+    bfloat16 (about 2× faster on CPUs with native support, see
+    :func:`nstutils.arithmetic.resolve_compute_dtype` and :meth:`layer_dtype`).
     """
 
     def __init__(self, layers: Iterable[str] | str, pooling: str = "max",
@@ -100,18 +71,17 @@ class FeatureExtractor:
 
     def __call__(self, image) -> Dict[str, "object"]:
         """Features of ``image`` (``[B, H, W, 3]`` in [0, 1]) as ``{layer: [B, h, w, c]}``."""
-        import tensorflow as tf
-
-        x = tf.cast(preprocess(image), tf.float32)
-        wanted = set(self.layers)
-        outputs = {}
-        for name in self.path:
-            if name.endswith("pool"):
-                pool = tf.nn.max_pool2d if self.pooling == "max" else tf.nn.avg_pool2d
-                x = pool(x, 2, 2, "VALID")
-            else:
-                kernel, bias = self.params[name]
-                x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(tf.cast(x, kernel.dtype), kernel, 1, "SAME"), bias))
-            if name in wanted:
-                outputs[name] = tf.cast(x, tf.float32)
+        outputs = forward(self.params, image, self.path, self.layers, self.pooling)
         return {name: outputs[name] for name in self.layers}
+
+
+def get_extractor(layers: Iterable[str], pooling: str = "max", weights: str | os.PathLike = "compact",
+                  compute_dtype: str = "float32") -> FeatureExtractor:
+    """A cached :class:`FeatureExtractor` (at most ``EXTRACTOR_CACHE_SIZE`` are kept; ``05_full_transfer``).
+
+    ``nstutils.clear_caches()`` forgets them.
+    """
+    layers = tuple(layers)
+    key = (layers, pooling, str(weights), compute_dtype)
+    return _EXTRACTORS.get(key, lambda: FeatureExtractor(list(layers), pooling=pooling, weights=weights,
+                                                         compute_dtype=compute_dtype))

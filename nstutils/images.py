@@ -18,7 +18,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ._files import atomic_path
+from .cache import atomic_path
 from .errors import ImageError, OutputExistsError
 
 #: Largest image (width × height) nstutils will decode: 100 megapixels. Larger files,

@@ -18,16 +18,19 @@ These are exactly the TensorFlow tutorial's terms, so with its weights
 (content 1e4, style 1e-2, TV 30) ``total_loss`` is its objective. Every function
 accepts numpy arrays or tensors and returns a scalar (or ``[B, C, C]``) tensor.
 Introduced in ``02_content`` (content), ``03_gram_style`` (Gram, style) and
-``05_full_transfer`` (total variation and total loss).
+``05_full_transfer`` (total variation and total loss). TensorFlow is imported when a loss
+is first computed, not when this module is imported.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Sequence
-
-import tensorflow as tf
+from typing import TYPE_CHECKING, Dict, Mapping, Sequence
 
 from .errors import SettingsError
+from .vgg19 import layer_name
+
+if TYPE_CHECKING:  # for the annotations only
+    import tensorflow as tf
 
 
 def gram_matrix(features) -> tf.Tensor:
@@ -36,6 +39,8 @@ def gram_matrix(features) -> tf.Tensor:
     Entry ``(i, j)`` is the average over positions of channel i times channel j: large
     when the two features fire together, regardless of where.
     """
+    import tensorflow as tf
+
     features = tf.convert_to_tensor(features)
     if features.dtype not in (tf.float16, tf.bfloat16, tf.float32, tf.float64):
         features = tf.cast(features, tf.float32)
@@ -46,7 +51,7 @@ def gram_matrix(features) -> tf.Tensor:
     return tf.einsum("bijc,bijd->bcd", features, features) / positions
 
 
-def _as_dict(value) -> Dict[str, tf.Tensor]:
+def _as_dict(value) -> Dict[str, "tf.Tensor"]:
     if isinstance(value, Mapping):
         return dict(value)
     return {"_": value}
@@ -58,6 +63,8 @@ def content_loss(features, targets) -> tf.Tensor:
     ``features`` and ``targets`` are tensors/arrays of equal shape, or dicts
     ``{layer: tensor}`` with the same keys.
     """
+    import tensorflow as tf
+
     features, targets = _as_dict(features), _as_dict(targets)
     _same_keys(features, targets, "content")
     terms = [tf.reduce_mean(tf.square(tf.cast(features[k], tf.float32) - tf.cast(targets[k], tf.float32)))
@@ -74,6 +81,8 @@ def style_loss(features, target_grams, layer_weights: Mapping[str, float] | Sequ
     ``layer_weights`` maps layer -> weight (or lists them in ``target_grams``' order);
     they are used as given, not renormalised, and must be non-negative.
     """
+    import tensorflow as tf
+
     features, target_grams = _as_dict(features), _as_dict(target_grams)
     _same_keys(features, target_grams, "style")
     keys = list(target_grams)
@@ -93,8 +102,6 @@ def resolve_layer_weights(keys: Sequence[str], layer_weights) -> Dict[str, float
     if layer_weights is None:
         return {k: 1.0 / len(keys) for k in keys}
     if isinstance(layer_weights, Mapping):
-        from .vgg19 import layer_name
-
         by_name = {}
         for name, weight in layer_weights.items():
             by_name[name if name in keys else layer_name(name)] = weight
@@ -119,6 +126,8 @@ def _same_keys(a, b, what) -> None:
 
 def image_differences(image):
     """Differences between vertical and horizontal neighbours: ``(dy [B,H-1,W,C], dx [B,H,W-1,C])``."""
+    import tensorflow as tf
+
     image = tf.convert_to_tensor(image, dtype=tf.float32)
     if image.shape.rank == 3:
         image = image[tf.newaxis]
@@ -131,6 +140,8 @@ def total_variation_loss(image, kind: str = "l1") -> tf.Tensor:
     ``"l1"``: ``Σ|dx| + Σ|dy|`` (equals ``tf.image.total_variation``); ``"l2"``:
     ``Σdx² + Σdy²``. Large when neighbouring pixels differ: it penalises noise.
     """
+    import tensorflow as tf
+
     dy, dx = image_differences(image)
     if kind == "l1":
         return tf.reduce_sum(tf.abs(dx)) + tf.reduce_sum(tf.abs(dy))

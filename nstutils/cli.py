@@ -72,7 +72,7 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
                  "choice": _one_of(name, spec.choices)}.get(spec.kind, str)
         help_text = spec.help + (f" (default: {default})" if default is not None else "")
         parser.add_argument(flag, dest=name, type=parse, default=None, help=help_text,
-                            choices=spec.choices or None, metavar=name.upper())
+                            choices=spec.choices or None, metavar=None if spec.choices else name.upper())
 
 
 class _Parser(argparse.ArgumentParser):

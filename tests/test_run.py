@@ -1,4 +1,5 @@
-"""stylize end to end on tiny images: the loss falls, seeds repeat, stops keep the best image."""
+"""The pipeline (nstutils.run, nstutils.objective) end to end on tiny images: the loss falls, seeds repeat,
+stops keep the best image, prepare loads the images at their sizes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import tensorflow as tf
 from nstutils.errors import SettingsError
 from nstutils.features import FeatureExtractor
 from nstutils.losses import gram_matrix
-from nstutils.optimize import StyleObjective, stylize
+from nstutils.objective import StyleObjective
+from nstutils.run import prepare, style_size, stylize
 from nstutils.settings import ObjectiveSettings, make_settings
 
 TINY = dict(max_dim=64, compute_dtype="float32")
@@ -183,14 +185,12 @@ def test_defaults_live_in_one_place():
     """stylize, the CLI and the Style Lab all start from the settings' own defaults."""
     from nstutils.cli import build_parser
     from nstutils.settings import ObjectiveSettings, RunSettings
-    from nstutils.widgets import control_defaults
 
     args = build_parser().parse_args(["stylize", "a.jpg", "b.jpg", "-o", "c.jpg"])
     assert all(getattr(args, name) is None for name in ("content_weight", "style_weight", "steps", "max_dim"))
     assert "default: 0.01" in build_parser()._subparsers._group_actions[0].choices["stylize"].format_help()
-    defaults = control_defaults()
-    assert 10 ** defaults["log_style_weight"] == pytest.approx(ObjectiveSettings().style_weight)
-    assert defaults["optimizer"] == RunSettings().optimizer
+    assert "(default: lbfgs)" in build_parser()._subparsers._group_actions[0].choices["stylize"].format_help()
+    assert RunSettings().optimizer == "lbfgs" and ObjectiveSettings().style_weight == 0.01
 
 
 def test_a_bfloat16_lbfgs_run_does_not_stop_silently_and_ends_near_float32():
@@ -213,7 +213,7 @@ def test_a_bfloat16_lbfgs_run_does_not_stop_silently_and_ends_near_float32():
 def test_adam_update_is_keras_adam_then_a_clip():
     import tensorflow as tf
 
-    from nstutils.optimize import adam_update
+    from nstutils.run import adam_update
 
     rng = np.random.default_rng(0)
     image = rng.uniform(0.2, 0.8, (1, 4, 4, 3)).astype(np.float32)
@@ -226,3 +226,31 @@ def test_adam_update_is_keras_adam_then_a_clip():
         keras_adam.apply_gradients([(tf.constant(grad), variable)])
         variable.assign(tf.clip_by_value(variable, 0.0, 1.0))
         np.testing.assert_allclose(image, variable.numpy(), atol=1e-6)
+
+
+def test_prepare_honours_style_scale(tiny_content, tiny_style):
+    """The style image is loaded at style_size(run) = max_dim × style_scale, the content at max_dim."""
+    big_style = np.repeat(np.repeat(tiny_style, 4, axis=1), 4, axis=2)  # room to load it larger
+    for scale in (0.5, 1.0, 2.0):
+        prepared = prepare(tiny_content, big_style, style_scale=scale, **TINY)
+        assert max(prepared.content.shape[1:3]) == 64
+        assert max(prepared.style.shape[1:3]) == style_size(prepared.run) == round(64 * scale)
+        assert prepared.start.shape == prepared.content.shape
+    assert prepared.objective.shape == prepared.content.shape
+    assert prepared.settings.run.style_scale == 2.0 and prepared.settings.objective.compute_dtype == "float32"
+
+
+def test_auto_compute_dtype_is_resolved_by_the_objective_not_the_settings(tiny_content, tiny_style):
+    assert make_settings().objective.compute_dtype == "auto"
+    objective = StyleObjective(tiny_content, tiny_style, compute_dtype="auto")
+    assert objective.settings.compute_dtype in ("float32", "bfloat16")
+
+
+def test_a_subclass_can_change_the_tv_term(tiny_content, tiny_style):
+    class NoTV(StyleObjective):
+        def tv_loss(self, image):
+            return tf.constant(0.0)
+
+    image = tiny_content.astype(np.float32)
+    assert StyleObjective(tiny_content, tiny_style, compute_dtype="float32")(image)["tv"] > 0
+    assert NoTV(tiny_content, tiny_style, compute_dtype="float32")(image)["tv"] == 0.0

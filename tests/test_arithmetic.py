@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from nstutils import tuning
+from nstutils import arithmetic, clear_caches
+from nstutils.errors import SettingsError
 
 
 @pytest.fixture
@@ -15,17 +16,17 @@ def fake_timer(monkeypatch):
     calls = []
     seconds = {"float32": 1.0, "bfloat16": 0.5}
 
-    def fake(dtype, device, shape=tuning.SHAPE, repeats=tuning.REPEATS, timer=None):
+    def fake(dtype, device, shape=arithmetic.SHAPE, repeats=arithmetic.REPEATS, timer=None):
         calls.append((dtype, device, tuple(shape)))
         value = seconds[dtype]
         if isinstance(value, Exception):
             raise value
         return value
 
-    monkeypatch.setattr(tuning, "time_evaluation", fake)
-    monkeypatch.setattr(tuning, "cpu_model", lambda: "Test CPU 9000")
-    monkeypatch.setattr(tuning, "thread_count", lambda: 2)
-    monkeypatch.setattr(tuning, "machine_load", lambda: 0.1)
+    monkeypatch.setattr(arithmetic, "time_evaluation", fake)
+    monkeypatch.setattr(arithmetic, "cpu_model", lambda: "Test CPU 9000")
+    monkeypatch.setattr(arithmetic, "thread_count", lambda: 2)
+    monkeypatch.setattr(arithmetic, "machine_load", lambda: 0.1)
     return seconds, calls
 
 
@@ -39,10 +40,10 @@ def test_choice_by_speedup(tmp_path, fake_timer, fp32, bf16, expected):
     seconds, calls = fake_timer
     seconds.update(float32=fp32, bfloat16=bf16)
     cache = tmp_path / "tuning.json"
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == expected
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == expected
     assert sorted(d for d, _, _ in calls) == ["bfloat16", "float32"]
     data = json.loads(cache.read_text())
-    key = tuning.cache_key("Test CPU 9000", "CPU", __import__("tensorflow").__version__, 2)
+    key = arithmetic.cache_key("Test CPU 9000", "CPU", __import__("tensorflow").__version__, 2)
     entry = data["entries"][key]
     assert entry["compute_dtype"] == expected
     assert entry["seconds"] == {"float32": fp32, "bfloat16": bf16}
@@ -51,43 +52,46 @@ def test_choice_by_speedup(tmp_path, fake_timer, fp32, bf16, expected):
 def test_cache_is_read_and_keyed(tmp_path, fake_timer, monkeypatch):
     seconds, calls = fake_timer
     cache = tmp_path / "sub" / "tuning.json"
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
     assert len(calls) == 2
     seconds.update(bfloat16=5.0)  # a second call must not measure again
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert len(calls) == 2
+    clear_caches()  # a new process: the answer comes from the file
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
     assert len(calls) == 2
     # another thread count is another key: measured again, both entries kept
-    monkeypatch.setattr(tuning, "thread_count", lambda: 8)
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32"
+    monkeypatch.setattr(arithmetic, "thread_count", lambda: 8)
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "float32"
     assert len(calls) == 4
     assert len(json.loads(cache.read_text())["entries"]) == 2
     # refresh measures again
-    monkeypatch.setattr(tuning, "thread_count", lambda: 2)
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0", refresh=True) == "float32"
+    monkeypatch.setattr(arithmetic, "thread_count", lambda: 2)
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0", refresh=True) == "float32"
     assert len(calls) == 6
 
 
 def test_cache_key_fields():
-    key = tuning.cache_key("AMD EPYC", "CPU", "2.21.0", 2)
+    key = arithmetic.cache_key("AMD EPYC", "CPU", "2.21.0", 2)
     assert all(part in key for part in ("AMD EPYC", "CPU", "2.21.0", "2"))
-    assert key != tuning.cache_key("AMD EPYC", "GPU:Tesla T4", "2.21.0", 2)
-    assert tuning.cpu_model()  # never empty
+    assert key != arithmetic.cache_key("AMD EPYC", "GPU:Tesla T4", "2.21.0", 2)
+    assert arithmetic.cpu_model()  # never empty
 
 
 def test_corrupt_cache_is_remeasured(tmp_path, fake_timer):
     _, calls = fake_timer
     cache = tmp_path / "tuning.json"
     cache.write_text("{not json")
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
     assert len(calls) == 2
-    assert json.loads(cache.read_text())["version"] == tuning.CACHE_VERSION
+    assert json.loads(cache.read_text())["version"] == arithmetic.CACHE_VERSION
 
 
 def test_bfloat16_failure_falls_back_to_float32(tmp_path, fake_timer):
     seconds, _ = fake_timer
     seconds["bfloat16"] = RuntimeError("no bfloat16 conv kernel")
     cache = tmp_path / "tuning.json"
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32"
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "float32"
     entry = next(iter(json.loads(cache.read_text())["entries"].values()))
     assert "bfloat16" in entry["errors"]
 
@@ -96,51 +100,78 @@ def test_float32_failure_is_not_cached(tmp_path, fake_timer):
     seconds, _ = fake_timer
     seconds["float32"] = RuntimeError("broken")
     cache = tmp_path / "tuning.json"
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32"
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "float32"
     assert not cache.exists()
 
 
 def test_choose_rule():
-    assert tuning.choose({"float32": 1.0, "bfloat16": 0.8}) == "bfloat16"
-    assert tuning.choose({"float32": 1.0, "bfloat16": 0.9}) == "float32"
-    assert tuning.choose({"float32": 1.0}) == "float32"
-    assert tuning.choose({"float32": 1.0, "bfloat16": 0.9}, min_speedup=1.1) == "bfloat16"
+    assert arithmetic.choose({"float32": 1.0, "bfloat16": 0.8}) == "bfloat16"
+    assert arithmetic.choose({"float32": 1.0, "bfloat16": 0.9}) == "float32"
+    assert arithmetic.choose({"float32": 1.0}) == "float32"
+    assert arithmetic.choose({"float32": 1.0, "bfloat16": 0.9}, min_speedup=1.1) == "bfloat16"
 
 
 def test_real_quick_measurement(tmp_path):
     """A real timing at a tiny size: a valid answer, both timings cached, the second call reads the cache."""
     cache = tmp_path / "tuning.json"
-    chosen = tuning.measured_compute_dtype(cache, shape=(1, 32, 48, 3), repeats=1)
+    chosen = arithmetic.measured_compute_dtype(cache, shape=(1, 32, 48, 3), repeats=1)
     assert chosen in ("float32", "bfloat16")
     (entry,) = json.loads(cache.read_text())["entries"].values()
     assert entry["compute_dtype"] == chosen
     assert entry["seconds"]["float32"] > 0 and entry["seconds"]["bfloat16"] > 0
-    assert tuning.measured_compute_dtype(cache, shape=(1, 32, 48, 3), repeats=1) == chosen
+    assert arithmetic.measured_compute_dtype(cache, shape=(1, 32, 48, 3), repeats=1) == chosen
 
 
 def test_a_measurement_made_on_a_busy_machine_is_redone_when_it_is_quiet(tmp_path, fake_timer, monkeypatch):
     seconds, calls = fake_timer
     cache = tmp_path / "tuning.json"
-    monkeypatch.setattr(tuning, "machine_load", lambda: 4.0)  # other jobs on every core
+    monkeypatch.setattr(arithmetic, "machine_load", lambda: 4.0)  # other jobs on every core
     seconds.update(float32=8.0, bfloat16=4.0)
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16" and len(calls) == 2
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16" and len(calls) == 2
     key, = json.loads(cache.read_text())["entries"]
     assert json.loads(cache.read_text())["entries"][key]["load"] == 4.0
     # still busy: the cached answer stands
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16" and len(calls) == 2
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16" and len(calls) == 2
     # quiet now: measured again, and the new seconds replace the inflated ones
-    monkeypatch.setattr(tuning, "machine_load", lambda: 0.1)
+    monkeypatch.setattr(arithmetic, "machine_load", lambda: 0.1)
     seconds.update(float32=1.0, bfloat16=0.9)
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32" and len(calls) == 4
-    assert tuning.measured_seconds(cache, "float32", device="/CPU:0") == 1.0
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "float32" and len(calls) == 4
+    assert arithmetic.measured_seconds(cache, "float32", device="/CPU:0") == 1.0
     # a quiet measurement is kept whatever the load later
-    monkeypatch.setattr(tuning, "machine_load", lambda: 4.0)
-    assert tuning.measured_compute_dtype(cache, device="/CPU:0") == "float32" and len(calls) == 4
+    monkeypatch.setattr(arithmetic, "machine_load", lambda: 4.0)
+    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "float32" and len(calls) == 4
 
 
 def test_measured_while_busy_rule():
-    assert tuning.measured_while_busy({"load": 2.0}, 0.1)
-    assert not tuning.measured_while_busy({"load": 2.0}, 0.5)  # not quiet enough to do better
-    assert not tuning.measured_while_busy({"load": 0.5}, 0.1)  # it was quiet then
-    assert not tuning.measured_while_busy({}, 0.1)  # older entries without a load: kept
-    assert not tuning.measured_while_busy({"load": 2.0}, None)  # no load average on this OS
+    assert arithmetic.measured_while_busy({"load": 2.0}, 0.1)
+    assert not arithmetic.measured_while_busy({"load": 2.0}, 0.5)  # not quiet enough to do better
+    assert not arithmetic.measured_while_busy({"load": 0.5}, 0.1)  # it was quiet then
+    assert not arithmetic.measured_while_busy({}, 0.1)  # older entries without a load: kept
+    assert not arithmetic.measured_while_busy({"load": 2.0}, None)  # no load average on this OS
+
+
+def test_an_unwritable_cache_costs_one_measurement_per_process(tmp_path, fake_timer, caplog):
+    _, calls = fake_timer
+    cache = tmp_path / "not_a_folder" / "tuning.json"
+    cache.parent.write_text("a file where the cache folder should be")  # nothing can be written there
+    for _ in range(3):
+        assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert len(calls) == 2 and "could not write the compute dtype cache" in caplog.text
+    assert arithmetic.measured_seconds(cache, "bfloat16", device="/CPU:0") == 0.5
+    clear_caches()
+    assert arithmetic.measured_seconds(cache, "bfloat16", device="/CPU:0") is None
+
+
+def test_resolve_compute_dtype(tmp_path, fake_timer, monkeypatch):
+    _, calls = fake_timer
+    monkeypatch.setenv("NSTUTILS_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("NSTUTILS_COMPUTE_DTYPE", raising=False)
+    assert arithmetic.resolve_compute_dtype("float32") == "float32" and not calls
+    assert arithmetic.resolve_compute_dtype("bfloat16") == "bfloat16" and not calls
+    assert arithmetic.resolve_compute_dtype("auto") == "bfloat16" and len(calls) == 2
+    assert (tmp_path / arithmetic.CACHE_FILE).exists()
+    monkeypatch.setenv("NSTUTILS_COMPUTE_DTYPE", "float32")  # forces "auto" only
+    assert arithmetic.resolve_compute_dtype("auto") == "float32"
+    assert arithmetic.resolve_compute_dtype("bfloat16") == "bfloat16" and len(calls) == 2
+    with pytest.raises(SettingsError, match="compute_dtype"):
+        arithmetic.resolve_compute_dtype("float16")

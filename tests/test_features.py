@@ -1,14 +1,16 @@
-"""Layer names, the feature extractor, preprocessing and the receptive field."""
+"""Layer names, the feature extractor and its cache, preprocessing, the forward pass and the receptive field."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from nstutils import clear_caches
 from nstutils.errors import SettingsError
-from nstutils.features import FeatureExtractor, preprocess
-from nstutils.vgg19 import (LAYERS, describe_vgg19, layer_name, layer_names, output_shape, paper_layer_name,
-                            receptive_field)
+from nstutils.features import FeatureExtractor, get_extractor
+from nstutils.vgg19 import (CAFFE_MEAN_BGR, LAYERS, describe_vgg19, forward, layer_name, layer_names, output_shape,
+                            paper_layer_name, preprocess, receptive_field)
+from nstutils.weights import load_vgg19_weights
 
 
 def test_layer_names_in_both_forms():
@@ -33,6 +35,32 @@ def test_preprocess_is_caffe():
     image[..., 0] = 1.0  # pure red
     out = preprocess(image).numpy().ravel()
     np.testing.assert_allclose(out, [-103.939, -116.779, 255.0 - 123.68], rtol=1e-6)
+    np.testing.assert_array_equal(CAFFE_MEAN_BGR, np.float32([103.939, 116.779, 123.68]))
+
+
+def test_forward_is_the_extractors_network(tiny_content):
+    """The one forward pass, written against plain numpy-held weights: pool, ReLU and the layers kept."""
+    import tensorflow as tf
+
+    weights = load_vgg19_weights()
+    params = {name: tuple(tf.constant(p) for p in weights[name]) for name in ("block1_conv1", "block1_conv2")}
+    path = ("block1_conv1", "block1_conv2", "block1_pool")
+    outputs = forward(params, tiny_content, path, ["block1_pool", "block1_conv1"], pooling="avg")
+    assert list(outputs) == ["block1_conv1", "block1_pool"]  # in path order, only those asked for
+    x = preprocess(tiny_content)
+    for name in path[:2]:
+        x = tf.nn.relu(tf.nn.conv2d(x, params[name][0], 1, "SAME") + params[name][1])
+    np.testing.assert_allclose(outputs["block1_pool"], tf.nn.avg_pool2d(x, 2, 2, "VALID"), rtol=1e-5, atol=1e-4)
+    extracted = FeatureExtractor(["conv1_1"])(tiny_content)["block1_conv1"]
+    np.testing.assert_array_equal(extracted, outputs["block1_conv1"])
+
+
+def test_get_extractor_is_cached_until_clear_caches():
+    first = get_extractor(["conv1_1"], "max", "compact", "float32")
+    assert get_extractor(("conv1_1",)) is first
+    assert get_extractor(["conv1_1"], pooling="avg") is not first
+    clear_caches()
+    assert get_extractor(["conv1_1"]) is not first
 
 
 def test_extractor_shapes_and_depth(tiny_content):

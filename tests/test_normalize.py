@@ -7,12 +7,13 @@ import logging
 import numpy as np
 import pytest
 
-from nstutils import normalize
+from nstutils import cache, clear_caches, normalize
+from nstutils import weights as W
 from nstutils.errors import SettingsError
 from nstutils.features import FeatureExtractor
 from nstutils.images import load_image
 from nstutils.vgg19 import CONV_LAYERS
-from nstutils.weights import _load_npz, fetch_compact_weights, load_vgg19_weights, save_weights_npz
+from nstutils.weights import fetch_compact_weights, load_vgg19_weights, load_weights_npz, save_weights_npz
 
 #: Checked through the whole stack: first, middle and last layers of several blocks.
 CHECKED_LAYERS = ("block1_conv1", "block1_conv2", "block2_conv2", "block3_conv1", "block3_conv4", "block4_conv2",
@@ -125,68 +126,97 @@ def isolated_cache(tmp_path, monkeypatch, base_weights):
         calls.append(1)
         return {name: (kernel * 2.0, bias * 2.0) for name, (kernel, bias) in base_weights.items()}
 
-    monkeypatch.setattr(normalize, "_compute", fake_compute)
-    normalize.clear_normalized_cache()
+    monkeypatch.setattr(W, "_compute_normalized", fake_compute)
+    clear_caches()
     yield calls
-    normalize.clear_normalized_cache()
+    clear_caches()
 
 
 def test_cache_is_computed_once_then_read_from_the_file(isolated_cache, tmp_path, base_weights):
     calls = isolated_cache
-    first = normalize.load_normalized_weights()
-    path = normalize.normalized_cache_path()
+    first = W.load_normalized_weights()
+    path = W.normalized_cache_path()
     assert calls == [1] and path.parent == tmp_path and path.exists()
     assert path.name.startswith(f"vgg19_normalized_{normalize.NORMALIZE_VERSION}_")
     assert path.with_name(path.name + ".sha256").exists()
-    assert normalize.load_normalized_weights() is first  # memory cache
-    normalize.clear_normalized_cache()
-    second = normalize.load_normalized_weights()  # from the file
+    assert W.load_normalized_weights() is first  # memory cache
+    clear_caches()
+    second = W.load_normalized_weights()  # from the file
     assert calls == [1]
     np.testing.assert_array_equal(second["block3_conv1"][0], base_weights["block3_conv1"][0] * 2.0)
-    assert normalize.fetch_normalized_weights() == path
+    assert W.fetch_normalized_weights() == path
 
 
 def test_corrupt_cache_file_is_recomputed(isolated_cache, caplog):
     calls = isolated_cache
-    normalize.load_normalized_weights()
-    path = normalize.normalized_cache_path()
+    W.load_normalized_weights()
+    path = W.normalized_cache_path()
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    normalize.clear_normalized_cache()
-    with caplog.at_level(logging.WARNING, logger="nstutils.normalize"):
-        weights = normalize.load_normalized_weights()
+    clear_caches()
+    with caplog.at_level(logging.WARNING, logger="nstutils.cache"):
+        weights = W.load_normalized_weights()
     assert calls == [1, 1] and "failed the hash check" in caplog.text
-    assert _load_npz(path)["block1_conv1"][0].shape == weights["block1_conv1"][0].shape
+    assert load_weights_npz(path)["block1_conv1"][0].shape == weights["block1_conv1"][0].shape
     # a file cut short with a matching (rewritten) sidecar is not readable: recomputed too
     path.write_bytes(path.read_bytes()[:1000])
-    from nstutils._files import sha256_of
-
-    path.with_name(path.name + ".sha256").write_text(sha256_of(path) + "\n")
-    normalize.clear_normalized_cache()
-    normalize.load_normalized_weights()
+    path.with_name(path.name + ".sha256").write_text(cache.sha256_of(path) + "\n")
+    clear_caches()
+    W.load_normalized_weights()
     assert calls == [1, 1, 1]
 
 
 def test_cache_name_depends_on_the_inputs(isolated_cache, monkeypatch):
-    before = normalize.normalized_cache_path()
+    before = W.normalized_cache_path()
     monkeypatch.setattr(normalize, "IMAGE_SIZE", 128)
-    assert normalize.normalized_cache_path() != before
+    assert W.normalized_cache_path() != before
     monkeypatch.setattr(normalize, "IMAGE_SIZE", 256)
     monkeypatch.setattr(normalize, "EXTRA_IMAGES", ("astronaut",))
-    assert normalize.normalized_cache_path() != before
+    assert W.normalized_cache_path() != before
 
 
 def test_real_normalized_network():
     """The real network (computed once, about 10 s, then cached): means of 1 on its own image set."""
-    weights = normalize.load_normalized_weights()
+    weights = W.load_normalized_weights()
     means = normalize.mean_activations(weights, normalize.load_statistics_images())
     for layer in CHECKED_LAYERS:
         alive = means[layer] > 0
         assert alive.mean() > 0.9, layer
         np.testing.assert_allclose(means[layer][alive], 1.0, rtol=2e-3, err_msg=layer)
-    path = normalize.fetch_normalized_weights()
+    path = W.fetch_normalized_weights()
     features = FeatureExtractor(["conv4_2"], pooling="avg", weights=str(path))(load_image("coffee", max_dim=64))
     assert np.isfinite(np.asarray(features["block4_conv2"])).all()
     loaded = load_vgg19_weights("normalized")
     np.testing.assert_array_equal(loaded["block5_conv4"][0], weights["block5_conv4"][0])
+
+
+def test_clear_caches_empties_every_registered_cache_including_the_normalized_network(isolated_cache):
+    """Fill every in-memory cache there is, then one call empties them all."""
+    from nstutils import arithmetic, data, features
+
+    calls = isolated_cache
+    W.load_vgg19_weights("normalized")
+    features.get_extractor(["conv1_1"])
+    data.registry()
+    arithmetic._MEASURED[("somewhere", "key")] = {"compute_dtype": "float32"}
+    assert len(W._NORMALIZED) == 1 and len(W._MEMORY_CACHE) >= 2 and len(features._EXTRACTORS) == 1
+    assert data.registry.cache_info().currsize == 1
+    names = cache.registered_caches()
+    assert {"weights.decoded", "weights.normalized", "features.extractors", "arithmetic.measured",
+            "nstutils.data.registry"} <= set(names)
+    clear_caches()
+    assert len(W._NORMALIZED) == 0 and len(W._MEMORY_CACHE) == 0 and len(features._EXTRACTORS) == 0
+    assert data.registry.cache_info().currsize == 0 and not arithmetic._MEASURED
+    W.load_normalized_weights()  # read from the file again, not recomputed
+    assert calls == [1]
+
+
+def test_normalize_is_pure(base_weights):
+    """normalize() only rescales by the means it is given, and changes nothing it is passed."""
+    means = {name: np.full(base_weights[name][1].shape, 2.0) for name in CONV_LAYERS}
+    before = base_weights["block2_conv1"][0].copy()
+    out = normalize.normalize(base_weights, means)
+    np.testing.assert_array_equal(base_weights["block2_conv1"][0], before)
+    np.testing.assert_allclose(out["block1_conv1"][0], base_weights["block1_conv1"][0] / 2.0, rtol=1e-6)
+    np.testing.assert_allclose(out["block2_conv1"][0], base_weights["block2_conv1"][0], rtol=1e-6)  # ×2 then /2

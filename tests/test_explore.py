@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nstutils.course.measures import rms_distance
 from nstutils.errors import SettingsError
-from nstutils.explore import (channel_activation, pixel_error, pooling_gradients, reconstruct_content,
-                              reconstruct_style, visualize_channel)
+from nstutils.course.explore import (channel_activation, pooling_gradients, reconstruct_content,
+                                     reconstruct_style, visualize_channel)
 from nstutils.losses import gram_matrix
 from nstutils.features import FeatureExtractor
 
@@ -24,9 +25,9 @@ def test_visualize_channel_raises_the_activation():
 
 def test_content_reconstruction_approaches_the_photo(tiny_content):
     shallow = reconstruct_content(tiny_content, "conv1_2", steps=40, max_dim=64, compute_dtype="float32")
-    start_error = pixel_error(np.random.default_rng(0).uniform(size=tiny_content.shape).astype(np.float32),
+    start_error = rms_distance(np.random.default_rng(0).uniform(size=tiny_content.shape).astype(np.float32),
                               tiny_content)
-    assert pixel_error(shallow.image, tiny_content) < 0.5 * start_error
+    assert rms_distance(shallow.image, tiny_content) < 0.5 * start_error
     assert shallow.history[-1]["content"] < shallow.history[0]["content"] / 10
 
 
@@ -36,7 +37,7 @@ def test_style_reconstruction_matches_grams_not_pixels(tiny_style):
     extract = FeatureExtractor(["conv1_1"])
     grams = [gram_matrix(extract(x)["block1_conv1"]).numpy() for x in (result.image[None], tiny_style)]
     assert np.linalg.norm(grams[0] - grams[1]) / np.linalg.norm(grams[1]) < 0.2
-    assert pixel_error(result.image, tiny_style) > 0.05  # same statistics, different arrangement
+    assert rms_distance(result.image, tiny_style) > 0.05  # same statistics, different arrangement
 
 
 def test_pooling_gradients_max_to_the_winner_avg_a_quarter_each():

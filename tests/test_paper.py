@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-from nstutils import paper
+from nstutils.course import paper
 from nstutils.errors import SettingsError
-from nstutils.experiments import weights_for_ratio
+from nstutils.course.experiments import weights_for_ratio
 from nstutils.settings import make_settings
 
 TINY = {"max_dim": 48, "steps": 3, "compute_dtype": "float32"}
@@ -54,18 +53,6 @@ def test_paper_options_are_the_papers_setup():
     other = paper.paper_options(1e-3, (48, 64), content_layer="conv2_2", init="content")
     assert other["content_layers"] == ("block2_conv2",) and other["init"] == "content"
     assert other["content_weight"] == pytest.approx(weights_for_ratio(1e-3 * scale, (48, 64), "conv2_2")[0])
-
-
-def test_measures(tiny_content, tiny_style):
-    photo = tiny_content[0]
-    assert paper.detail_correlation(photo, photo) == pytest.approx(1.0)
-    noise = np.random.default_rng(0).uniform(size=photo.shape).astype(np.float32)
-    assert abs(paper.detail_correlation(noise, photo)) < 0.3
-    assert paper.rms_distance(photo, photo) == 0 and paper.rms_distance(noise, photo) > 0.1
-    assert paper.content_distance(photo, photo) == pytest.approx(0.0, abs=1e-9)
-    assert paper.content_distance(tiny_style, tiny_content) > 0.05
-    with pytest.raises(SettingsError, match="differ in shape"):
-        paper.detail_correlation(photo[:20], photo)
 
 
 def test_content_reconstructions():
@@ -143,22 +130,10 @@ def test_sizes_are_required():
         paper.photorealistic("tubingen", "chelsea", max_dim=None, steps=3)
 
 
-def test_layout_correlation(tiny_content):
-    photo = tiny_content[0]
-    assert paper.layout_correlation(photo, photo) == pytest.approx(1.0)
-    shuffled = photo.reshape(-1, 3)[np.random.default_rng(0).permutation(photo.shape[0] * photo.shape[1])]
-    assert abs(paper.layout_correlation(shuffled.reshape(photo.shape), photo)) < 0.3
-    noisy = np.clip(photo + np.random.default_rng(1).normal(0, 0.3, photo.shape), 0, 1)
-    assert paper.layout_correlation(noisy, photo) > 0.8 > paper.detail_correlation(noisy, photo)
-    with pytest.raises(SettingsError, match="differ in shape"):
-        paper.layout_correlation(photo[:20], photo)
+def test_the_paper_options_use_the_recipe_constants():
+    from nstutils import recipes
 
-
-def test_style_distance(tiny_content, tiny_style):
-    same = paper.style_distance(tiny_style, tiny_style, layers=("conv1_1", "conv3_1"))
-    assert list(same) == ["conv1_1", "conv3_1"] and all(v == pytest.approx(0.0, abs=1e-9) for v in same.values())
-    tiled = np.tile(np.asarray(tiny_style, np.float32).reshape((1,) + np.shape(tiny_style)[-3:]), (1, 2, 2, 1))
-    other = paper.style_distance(tiny_content, tiny_style, layers=("conv1_1",))
-    assert other["conv1_1"] > 0.01
-    # Gram matrices are averages over positions: a 2×2 tiling of the painting is nearly the same style
-    assert paper.style_distance(tiled, tiny_style, layers=("conv1_1",))["conv1_1"] < 0.1 * other["conv1_1"]
+    options = paper.paper_options(1e-3, (48, 64))
+    assert (options["pooling"], options["weights"]) == (recipes.PAPER_POOLING, recipes.PAPER_WEIGHTS)
+    assert options["style_layers"] == tuple(f"block{i}_conv1" for i in range(1, 6))
+    assert paper.PAPER_RATIOS is recipes.PAPER_RATIOS and not hasattr(paper, "paper_weights")

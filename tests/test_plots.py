@@ -1,4 +1,4 @@
-"""Figures: the plain helpers of nstutils.plots (drawn off-screen with matplotlib's Agg backend)."""
+"""Figures: the plain helpers of nstutils.course.plots (drawn off-screen with matplotlib's Agg backend)."""
 
 import matplotlib
 
@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from nstutils.plots import plot_curves  # noqa: E402
+from nstutils.course.plots import plot_curves  # noqa: E402
+from nstutils.errors import SettingsError  # noqa: E402
 
 
 def test_plot_curves_draws_one_line_per_curve_at_steps_from_one():
@@ -36,7 +37,7 @@ def test_plot_curves_accepts_tensors_like_objects_and_rejects_empty_input():
     fig = plot_curves({"tensor": tf.constant([3.0, 1.0])})
     assert list(fig.axes[0].get_lines()[0].get_ydata()) == [3.0, 1.0]
     plt.close(fig)
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(SettingsError, match="at least one"):
         plot_curves({})
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(SettingsError, match="empty"):
         plot_curves({"nothing": []})

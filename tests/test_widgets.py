@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstutils.errors import ImageError, SettingsError
-from nstutils.widgets import LabRunner, LayerExplorer, StyleLab, load_uploaded, loss_plot_png, settings_from_controls
+from nstutils.course import widgets
+from nstutils.course.plots import loss_plot_png
+from nstutils.course.widgets import (LabRunner, LayerExplorer, RunInProgressError, StyleLab, load_uploaded,
+                                     settings_from_controls)
+from nstutils.errors import ImageError, NSTError, SettingsError
+from nstutils.settings import FieldSpec, field_spec
 
 
 def _png(array) -> bytes:
@@ -97,3 +101,37 @@ def test_layer_explorer_runs_with_the_chosen_layers():
     assert explorer.runner.wait(300)
     assert explorer.runner.result.settings["style_layers"] == ["block2_conv1"]
     assert explorer.output.value and "done" in explorer.status.value
+
+
+def test_a_second_run_is_refused_with_an_nst_error(tiny_content, tiny_style):
+    runner = LabRunner()
+    runner.start(tiny_content, tiny_style, optimizer="adam", steps=500, max_dim=64)
+    try:
+        with pytest.raises(RunInProgressError, match="already in progress") as info:
+            runner.start(tiny_content, tiny_style, steps=1, max_dim=64)
+        assert isinstance(info.value, NSTError)
+    finally:
+        runner.stop()
+        assert runner.wait(120)
+
+
+def test_the_lab_controls_come_from_the_settings_fields(monkeypatch):
+    lab = StyleLab(content="astronaut", style="coffee", size=64, steps=4)
+    assert tuple(lab.optimizer.options) == field_spec("optimizer").choices and lab.optimizer.value == "lbfgs"
+    assert tuple(lab.init.options) == field_spec("init").choices
+    assert (lab.size.min, lab.size.max) == (64, 1024) and lab.steps.min == field_spec("steps").minimum
+    assert lab.tv_weight.description_tooltip == field_spec("tv_weight").help
+    real = field_spec
+
+    def narrower(name):
+        spec = real(name)
+        if name == "max_dim":
+            return FieldSpec(**{**spec.__dict__, "minimum": 100, "maximum": 512})
+        if name == "style_weight":
+            return FieldSpec(**{**spec.__dict__, "maximum": 10.0})
+        return spec
+
+    monkeypatch.setattr(widgets, "field_spec", narrower)
+    assert widgets.slider_range("max_dim") == (100, 512)
+    assert widgets.slider_range("style_weight", log=True) == (-5.0, 1.0)
+    assert widgets.slider_range("content_weight", log=True) == (0.0, 8.0)  # minimum 0 has no logarithm

@@ -12,15 +12,16 @@ from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
-from .errors import SettingsError
-from .explore import STYLE_LAYER_STACKS
-from .vgg19 import output_shape
-from .images import load_image
-from .optimize import StyleObjective, StylizeResult, initial_image, run_optimizer, stylize
-from .settings import make_settings
+from nstutils.errors import SettingsError
+from nstutils.images import load_image
+from nstutils.objective import initial_image
+from nstutils.recipes import PAPER_CONTENT_LAYER, PAPER_RATIOS, PAPER_STYLE_LAYER_STACKS
+from nstutils.run import StylizeResult, prepare, run_optimizer, style_size, stylize
+from nstutils.settings import make_settings
+from nstutils.vgg19 import output_shape
 
 
-def weights_for_ratio(ratio: float, image_shape: Sequence[int], content_layer: str = "conv4_2"
+def weights_for_ratio(ratio: float, image_shape: Sequence[int], content_layer: str = PAPER_CONTENT_LAYER
                       ) -> Tuple[float, float]:
     """``(content_weight, style_weight)`` equivalent to the paper's ratio α/β.
 
@@ -38,18 +39,21 @@ def weights_for_ratio(ratio: float, image_shape: Sequence[int], content_layer: s
     return 2.0 * rows * columns * channels * ratio, 1.0
 
 
-def layer_ratio_grid(content, style, layer_sets: Sequence[Sequence[str]] = STYLE_LAYER_STACKS,
-                     ratios: Sequence[float] = (1e-5, 1e-4, 1e-3, 1e-2), *, steps: int = 100,
-                     max_dim: int = 256, content_layers: Sequence[str] = ("conv4_2",),
+def layer_ratio_grid(content, style, layer_sets: Sequence[Sequence[str]] = PAPER_STYLE_LAYER_STACKS,
+                     ratios: Sequence[float] = PAPER_RATIOS, *, steps: int = 100,
+                     max_dim: int = 256, content_layers: Sequence[str] = (PAPER_CONTENT_LAYER,),
                      **options: Any) -> Dict[Tuple[int, int], StylizeResult]:
     """Stylize once per (layer set, ratio); returns ``{(row, column): result}``.
 
     Rows are ``layer_sets`` (style layers, equally weighted), columns are the paper's
     ratios α/β (converted by :func:`weights_for_ratio`). Every run starts from the same noise, as in the
-    paper's Figure 3, so only the two settings differ.
+    paper's Figure 3, so only the two settings differ. The painting is used at
+    :func:`~nstutils.run.style_size` (``style_scale`` is honoured).
     """
+    options = {"init": "noise", **options}
+    run = make_settings(max_dim=max_dim, steps=steps, **options).run
     content_image = load_image(content, max_dim=max_dim)
-    style_image = load_image(style, max_dim=max_dim)
+    style_image = load_image(style, max_dim=style_size(run))
     results = {}
     for row, layers in enumerate(layer_sets):
         for column, ratio in enumerate(ratios):
@@ -57,7 +61,7 @@ def layer_ratio_grid(content, style, layer_sets: Sequence[Sequence[str]] = STYLE
             results[(row, column)] = stylize(
                 content_image, style_image, style_layers=list(layers), content_layers=list(content_layers),
                 content_weight=content_weight, style_weight=style_weight, tv_weight=0.0, steps=steps,
-                max_dim=max_dim, **{"init": "noise", **options})
+                max_dim=max_dim, **options)
     return results
 
 
@@ -67,17 +71,15 @@ def compare_optimizers(content, style, runs: Sequence[Tuple[str, str]] = (
         **options: Any) -> Dict[str, StylizeResult]:
     """Run each ``(optimizer, init)`` pair on the same objective; returns ``{"lbfgs/content": result}``.
 
-    All runs share one :class:`StyleObjective`, so their losses compare directly.
-    ``learning_rates`` per optimiser default to Adam 0.02 (the tutorial) and gd 0.005.
+    All runs share one :class:`~nstutils.objective.StyleObjective` (:func:`~nstutils.run.prepare`),
+    so their losses compare directly. ``learning_rates`` per optimiser default to Adam 0.02 (the
+    tutorial) and gd 0.005.
     """
     rates = {"adam": 0.02, "gd": 0.005, "lbfgs": 0.02, **(learning_rates or {})}
-    content_image = load_image(content, max_dim=max_dim)
-    style_image = load_image(style, max_dim=max_dim)
-    base = make_settings(max_dim=max_dim, steps=steps, **options)
-    objective = StyleObjective(content_image, style_image, base.objective)
+    prepared = prepare(content, style, max_dim=max_dim, steps=steps, **options)
     results = {}
     for optimizer, init in runs:
-        run = make_settings(base.run, optimizer=optimizer, init=init, learning_rate=rates[optimizer]).run
-        start = initial_image(init, content_image, style_image, run.seed)
-        results[f"{optimizer}/{init}"] = run_optimizer(objective, start, run)
+        run = make_settings(prepared.run, optimizer=optimizer, init=init, learning_rate=rates[optimizer]).run
+        start = initial_image(init, prepared.content, prepared.style, run.seed)
+        results[f"{optimizer}/{init}"] = run_optimizer(prepared.objective, start, run)
     return results

@@ -10,8 +10,11 @@
   compute, and where each sends the gradient back (max: all to the winner; average: ¼
   to each input).
 
-The reconstructions are :func:`~nstutils.optimize.stylize` with one of the two loss
-terms switched off, so they share its optimiser, seeds and stopping.
+The reconstructions are :func:`~nstutils.run.stylize` with one of the two loss
+terms switched off, so they share its optimiser, seeds and stopping. The layer lists they are
+shown with are the paper's (:data:`~nstutils.recipes.PAPER_CONTENT_RECONSTRUCTION_LAYERS`,
+:data:`~nstutils.recipes.PAPER_STYLE_LAYER_STACKS`); the pixel error is
+:func:`nstutils.course.measures.rms_distance`.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .errors import SettingsError
-from .vgg19 import layer_name
-from .images import load_image
-from .optimize import StylizeResult, get_extractor, stylize
+from nstutils.errors import SettingsError
+from nstutils.features import get_extractor
+from nstutils.images import load_image
+from nstutils.run import StylizeResult, stylize
+from nstutils.vgg19 import layer_name
 
 
 def visualize_channel(layer: str, channel: int, size: int = 128, steps: int = 100, seed: int = 0,
@@ -81,23 +85,6 @@ def reconstruct_style(image, layers: Sequence[str], steps: int = 200, max_dim: i
     """Start from noise and match ``image``'s Gram matrices at ``layers`` (style loss only)."""
     return stylize(image, image, content_layers=[], style_layers=list(layers), content_weight=0.0, style_weight=1.0,
                    tv_weight=0.0, init="noise", steps=steps, max_dim=max_dim, seed=seed, **options)
-
-
-def pixel_error(a, b) -> float:
-    """Root-mean-square difference between two images in [0, 1] (0 = identical)."""
-    a, b = np.asarray(load_image(a)), np.asarray(load_image(b))
-    if a.shape != b.shape:
-        raise SettingsError(f"images differ in shape: {a.shape[1:3]} vs {b.shape[1:3]}")
-    return float(np.sqrt(np.mean((a - b) ** 2)))
-
-
-STYLE_LAYER_STACKS: Tuple[Tuple[str, ...], ...] = tuple(
-    tuple(f"conv{i}_1" for i in range(1, n + 1)) for n in range(1, 6)
-)
-"""The paper's style reconstructions: conv1_1; conv1_1+conv2_1; … up to conv1_1…conv5_1."""
-
-CONTENT_LAYERS_PAPER: Tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
-"""The paper's content reconstructions, shallow to deep."""
 
 
 def pooling_gradients(x, kind: str = "max", upstream=None) -> Tuple[np.ndarray, np.ndarray]:

@@ -1,14 +1,18 @@
 """Figures: image grids, loss curves and feature maps (matplotlib).
 
 Every function returns the matplotlib ``Figure`` so notebooks can save or tweak it.
-Introduced in ``00_welcome`` (images) and ``05_full_transfer`` (loss curves).
+Introduced in ``00_welcome`` (images) and ``05_full_transfer`` (loss curves; :func:`loss_plot_png` is the
+Style Lab's thread-safe one).
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional, Sequence
+import io
+from typing import Dict, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
+
+from nstutils.errors import SettingsError
 
 
 def _as_hwc(image) -> np.ndarray:
@@ -43,7 +47,7 @@ def plot_history(history: Sequence[Mapping[str, float]] | object, x: str = "step
                  terms: Iterable[str] = ("total", "content", "style", "tv"), ax=None, label: str = ""):
     """Plot loss terms per step (``x="step"``), per evaluation or against ``"seconds"``.
 
-    ``history`` is ``result.history`` or a :class:`~nstutils.optimize.StylizeResult`.
+    ``history`` is ``result.history`` or a :class:`~nstutils.run.StylizeResult`.
     """
     import matplotlib.pyplot as plt
 
@@ -112,7 +116,7 @@ def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, log: bool = True
     import matplotlib.pyplot as plt
 
     if not curves:
-        raise ValueError("plot_curves needs at least one curve")
+        raise SettingsError("plot_curves needs at least one curve")
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:
@@ -120,7 +124,7 @@ def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, log: bool = True
     for label, values in curves.items():
         ys = np.asarray(values, dtype=np.float64).ravel()
         if ys.size == 0:
-            raise ValueError(f"curve {label!r} is empty")
+            raise SettingsError(f"curve {label!r} is empty")
         ax.plot(np.arange(1, ys.size + 1), ys, label=label)
     if log:
         ax.set_yscale("log")
@@ -129,3 +133,28 @@ def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, log: bool = True
     ax.legend()
     ax.grid(True, alpha=0.3)
     return fig
+
+
+def loss_plot_png(history: Sequence[Dict[str, float]], width: float = 4.5, height: float = 3.0) -> bytes:
+    """A PNG of the loss terms per step (thread-safe: no pyplot, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=80)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    steps = np.arange(1, len(history) + 1)
+    for term in ("total", "content", "style", "tv"):
+        values = np.array([h[term] for h in history], dtype=float)
+        if values.size and np.any(values > 0):
+            ax.plot(steps, values, label=term)
+    if history:
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("weighted loss")
+    ax.grid(True, alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

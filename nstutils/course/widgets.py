@@ -1,26 +1,66 @@
 """Widget labs: the Style Lab (``05_full_transfer``) and the layer explorer (``04_style_layers``).
 
 Widgets are thin. The work is done by plain functions that are tested without a
-browser — :func:`settings_from_controls`, :func:`load_uploaded`, :func:`loss_plot_png`
-and :class:`LabRunner` — and the widget classes only wire them to controls. A run
+browser — :func:`settings_from_controls`, :func:`load_uploaded`,
+:func:`~nstutils.course.plots.loss_plot_png` and :class:`LabRunner` — and the widget classes only wire them to controls. A run
 happens on the **Run** button, in a background thread, so the kernel stays free to
 receive **Stop** and to update the live preview and loss plot.
+
+The controls are built from the settings' own fields (:func:`nstutils.settings.field_spec`):
+their bounds, choices and help texts; a slider needs two ends, so where a setting is unbounded
+the lab's window (:data:`LAB_WINDOWS`) gives the other end. The layers offered are the paper's
+(:mod:`nstutils.recipes`).
 """
 
 from __future__ import annotations
 
-import io
+import os
+import tempfile
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .errors import ImageError, NSTError
-from .images import image_to_bytes, load_image
+from nstutils.color import preserve_color
+from nstutils.cost import describe_run
+from nstutils.data import list_images
+from nstutils.errors import ImageError, NSTError
+from nstutils.images import image_to_bytes, load_image, open_image_file
+from nstutils.recipes import LAB_CONTENT_LAYERS, PAPER_CONTENT_LAYER, PAPER_STYLE_LAYERS
+from nstutils.run import stylize
+from nstutils.settings import ObjectiveSettings, RunSettings, field_spec, make_settings
+from nstutils.vgg19 import paper_layer_name
+
+from .experiments import weights_for_ratio
+from .plots import loss_plot_png
 
 #: Style layers offered as checkboxes (the paper's choice), in paper names.
-LAB_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-LAB_CONTENT_LAYERS = ("conv4_2", "conv5_2")
+LAB_STYLE_LAYERS = PAPER_STYLE_LAYERS
+
+#: The part of each setting's range a slider shows: ``(low, high)``, narrowed to the setting's own
+#: bounds (:func:`~nstutils.settings.field_spec`). Weights are shown as powers of ten.
+LAB_WINDOWS: Dict[str, Tuple[float, float]] = {"content_weight": (0.0, 8.0), "style_weight": (-5.0, 3.0),
+                                               "tv_weight": (0.0, 200.0), "steps": (1, 1000), "max_dim": (64, 1024)}
+
+
+class RunInProgressError(NSTError, RuntimeError):
+    """A lab was asked to start a run while one is still going."""
+
+
+def slider_range(name: str, log: bool = False) -> Tuple[float, float]:
+    """``(low, high)`` of the slider for setting ``name``: the lab's window within the setting's bounds
+    (in powers of ten with ``log``; a minimum of 0 has no logarithm and leaves the window's end)."""
+    spec = field_spec(name)
+    low, high = LAB_WINDOWS[name]
+    minimum, maximum = spec.minimum, spec.maximum
+    if log:
+        minimum = float(np.log10(minimum)) if minimum else None
+        maximum = float(np.log10(maximum)) if maximum else None
+    if minimum is not None:
+        low = max(low, minimum)
+    if maximum is not None:
+        high = min(high, maximum)
+    return low, high
 
 
 def settings_from_controls(values: Dict[str, Any]) -> Dict[str, Any]:
@@ -31,8 +71,6 @@ def settings_from_controls(values: Dict[str, Any]) -> Dict[str, Any]:
     defaults of :mod:`nstutils.settings`. Raises :class:`~nstutils.errors.SettingsError`
     for impossible settings.
     """
-    from .settings import make_settings
-
     overrides: Dict[str, Any] = {}
     for key in ("style_layers", "content_layers"):
         if key in values:
@@ -57,9 +95,6 @@ def settings_from_controls(values: Dict[str, Any]) -> Dict[str, Any]:
 
 def control_defaults() -> Dict[str, Any]:
     """The Style Lab's starting control values, from the settings' defaults."""
-    from .settings import ObjectiveSettings, RunSettings
-    from .vgg19 import paper_layer_name
-
     objective, run = ObjectiveSettings(), RunSettings()
     return {"log_content_weight": float(np.log10(objective.content_weight)),
             "log_style_weight": float(np.log10(objective.style_weight)), "tv_weight": objective.tv_weight,
@@ -80,10 +115,6 @@ def load_uploaded(value: Any) -> np.ndarray:
     data = bytes(content)
     if not data:
         raise ImageError(f"{name}: the file is empty")
-    from .images import open_image_file
-    import os
-    import tempfile
-
     suffix = os.path.splitext(name)[1] or ".img"
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "upload" + suffix)
@@ -94,31 +125,6 @@ def load_uploaded(value: Any) -> np.ndarray:
         except ImageError as exc:
             raise ImageError(str(exc).replace(path, name)) from None
         return load_image(image)
-
-
-def loss_plot_png(history: Sequence[Dict[str, float]], width: float = 4.5, height: float = 3.0) -> bytes:
-    """A PNG of the loss terms per step (thread-safe: no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=80)
-    FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
-    steps = np.arange(1, len(history) + 1)
-    for term in ("total", "content", "style", "tv"):
-        values = np.array([h[term] for h in history], dtype=float)
-        if values.size and np.any(values > 0):
-            ax.plot(steps, values, label=term)
-    if history:
-        ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("weighted loss")
-    ax.grid(True, alpha=0.3)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 class LabRunner:
@@ -144,9 +150,9 @@ class LabRunner:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, content, style, **options: Any) -> None:
-        """Begin a run; raises RuntimeError if one is already going."""
+        """Begin a run; raises :class:`RunInProgressError` if one is already going."""
         if self.running:
-            raise RuntimeError("a run is already in progress; press Stop first")
+            raise RunInProgressError("a run is already in progress; press Stop first")
         self._stop.clear()
         self.result, self.error, self.history = None, None, []
         self._thread = threading.Thread(target=self._work, args=(content, style, options), daemon=True)
@@ -162,8 +168,6 @@ class LabRunner:
         return not self.running
 
     def _work(self, content, style, options) -> None:
-        from .optimize import stylize
-
         def callback(progress) -> bool:
             self.history.append(dict(progress.losses))
             if self.on_progress is not None and (progress.step % self.every == 0 or progress.step == progress.steps):
@@ -176,6 +180,22 @@ class LabRunner:
             self.error = exc
         if self.on_done is not None:
             self.on_done(self.result, self.error)
+
+
+def _slider(kind, name: str, value, step, description: str, log: bool = False, **style):
+    """A slider for setting ``name``: its range from :func:`slider_range`, its tooltip the setting's help."""
+    low, high = slider_range(name, log)
+    return kind(value=value, min=low, max=high, step=step, description=description,
+                description_tooltip=field_spec(name).help, continuous_update=False, **style)
+
+
+def _dropdown(name: str, value: str):
+    """A drop-down of setting ``name``'s choices (:func:`~nstutils.settings.field_spec`), tooltip its help."""
+    import ipywidgets as widgets
+
+    spec = field_spec(name)
+    return widgets.Dropdown(options=list(spec.choices), value=value, description=name,
+                            description_tooltip=spec.help)
 
 
 def _image_widget(image=None, width: int = 256):
@@ -195,25 +215,22 @@ class StyleLab:
                  preview_every: int = 5):
         import ipywidgets as widgets
 
-        from .data import list_images
-
         names = list_images()
         self.content_choice = widgets.Dropdown(options=names, value=content, description="content")
         self.style_choice = widgets.Dropdown(options=names, value=style, description="style")
         self.content_upload = widgets.FileUpload(accept="image/*", description="upload content")
         self.style_upload = widgets.FileUpload(accept="image/*", description="upload style")
         defaults = control_defaults()
-        slider = dict(continuous_update=False, readout_format=".1f")
-        self.log_content_weight = widgets.FloatSlider(value=defaults["log_content_weight"], min=0.0, max=8.0, step=0.5,
-                                                      description="log₁₀ content", **slider)
-        self.log_style_weight = widgets.FloatSlider(value=defaults["log_style_weight"], min=-5.0, max=3.0, step=0.5,
-                                                    description="log₁₀ style", **slider)
-        self.tv_weight = widgets.FloatSlider(value=defaults["tv_weight"], min=0.0, max=200.0, step=5.0, description="TV weight",
-                                             **slider)
-        self.steps = widgets.IntSlider(value=steps, min=1, max=1000, step=1, description="steps",
-                                       continuous_update=False)
-        self.size = widgets.IntSlider(value=size, min=64, max=1024, step=32, description="size",
-                                      continuous_update=False)
+        self.log_content_weight = _slider(widgets.FloatSlider, "content_weight", defaults["log_content_weight"], 0.5,
+                                          "log₁₀ content", log=True, readout_format=".1f")
+        self.log_style_weight = _slider(widgets.FloatSlider, "style_weight", defaults["log_style_weight"], 0.5,
+                                        "log₁₀ style", log=True, readout_format=".1f")
+        self.tv_weight = _slider(widgets.FloatSlider, "tv_weight", defaults["tv_weight"], 5.0, "TV weight",
+                                 readout_format=".1f")
+        self.steps = _slider(widgets.IntSlider, "steps", steps, 1, "steps")
+        self.size = _slider(widgets.IntSlider, "max_dim", size, 32, "size")
+        self.optimizer = _dropdown("optimizer", defaults["optimizer"])
+        self.init = _dropdown("init", defaults["init"])
         self.style_layers = {name: widgets.Checkbox(value=name in defaults["style_layers"], description=name,
                                                     indent=False) for name in LAB_STYLE_LAYERS}
         self.content_layers = {name: widgets.Checkbox(value=name in defaults["content_layers"], description=name,
@@ -235,7 +252,8 @@ class StyleLab:
                                widgets.HTML("<b>content layers</b>"), *self.content_layers.values()])
         controls = widgets.VBox([self.content_choice, self.content_upload, self.style_choice, self.style_upload,
                                  self.log_content_weight, self.log_style_weight, self.tv_weight, self.steps, self.size,
-                                 self.keep_colors, widgets.HBox([self.run_button, self.stop_button])])
+                                 self.optimizer, self.init, self.keep_colors,
+                                 widgets.HBox([self.run_button, self.stop_button])])
         self.widget = widgets.VBox([widgets.HBox([controls, layers]), self.status,
                                     widgets.HBox([self.preview, self.loss_plot])])
 
@@ -248,6 +266,7 @@ class StyleLab:
         return {
             "log_content_weight": self.log_content_weight.value, "log_style_weight": self.log_style_weight.value,
             "tv_weight": self.tv_weight.value, "steps": self.steps.value, "size": self.size.value,
+            "optimizer": self.optimizer.value, "init": self.init.value,
             "style_layers": {k: w.value for k, w in self.style_layers.items()},
             "content_layers": {k: w.value for k, w in self.content_layers.items()},
         }
@@ -267,9 +286,6 @@ class StyleLab:
         except NSTError as exc:
             self.status.value = f"<span style='color:#b00'>⚠ {exc}</span>"
             return
-        from .cost import describe_run
-        from .settings import make_settings
-
         self._content = load_image(content, max_dim=options["max_dim"])
         self.run_button.disabled, self.stop_button.disabled = True, False
         settings = make_settings(**options)
@@ -281,8 +297,6 @@ class StyleLab:
         """The image as displayed: with the photo's colours when that box is ticked."""
         if not self.keep_colors.value:
             return image
-        from .color import preserve_color
-
         return preserve_color(image, self._content[0])
 
     def stop(self) -> None:
@@ -339,14 +353,13 @@ class LayerExplorer:
         display(self.widget)
 
     def run(self) -> None:
-        from .experiments import weights_for_ratio
-
         layers = [name for name, box in self.style_layers.items() if box.value]
         try:
             shape = load_image(self.content, max_dim=self.size).shape
-            content_weight, style_weight = weights_for_ratio(10.0 ** self.log_ratio.value, shape, "conv4_2")
+            content_weight, style_weight = weights_for_ratio(10.0 ** self.log_ratio.value, shape,
+                                                             PAPER_CONTENT_LAYER)
             options = settings_from_controls({
-                "style_layers": {name: True for name in layers}, "content_layers": {"conv4_2": True},
+                "style_layers": {name: True for name in layers}, "content_layers": {PAPER_CONTENT_LAYER: True},
                 "log_content_weight": np.log10(content_weight), "log_style_weight": np.log10(style_weight),
                 "tv_weight": 0.0, "steps": self.steps, "size": self.size, "init": "noise"})
         except NSTError as exc:

@@ -1,0 +1,101 @@
+"""The paper's setup as ``stylize`` options: Gatys, Ecker & Bethge, *Image Style Transfer Using
+Convolutional Neural Networks*, CVPR 2016.
+
+The paper's setup differs from the TensorFlow tutorial's (``stylize``'s defaults):
+
+* VGG19 **normalised** so that every filter's mean activation is 1
+  (:mod:`nstutils.normalize`) and run with **average pooling**;
+* content layer ``conv4_2``; style layers ``conv1_1 … conv5_1`` with ``w_l = 1/5``;
+* the ratio α/β of content to style weight (1e-5 … 1e-2), converted to our mean-based
+  losses by :func:`nstutils.course.experiments.weights_for_ratio` after scaling by
+  :data:`~nstutils.recipes.PAPER_RATIO_SCALE` (taken literally, the paper's ratios give the
+  photo back unchanged: measured, see there);
+* no total-variation term, a **white-noise** start and L-BFGS.
+
+Every constant comes from :mod:`nstutils.recipes`. :func:`paper_options` returns exactly these
+as ``stylize`` keyword arguments; the figures (:mod:`nstutils.course.paper`) run through
+:func:`stylize_paper`, i.e. :func:`nstutils.run.stylize`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Sequence, Tuple
+
+import numpy as np
+
+from nstutils.errors import SettingsError
+from nstutils.recipes import (PAPER_CONTENT_LAYER, PAPER_POOLING, PAPER_RATIO_SCALE, PAPER_STYLE_LAYERS,
+                              PAPER_WEIGHTS)
+from nstutils.run import StylizeResult, stylize
+from nstutils.vgg19 import layer_name, layer_names
+
+from .experiments import weights_for_ratio
+
+#: Default size (long side) of the figures: the findings are stated at this size.
+DEFAULT_SIZE = 256
+
+
+def paper_options(ratio: float, content_shape: Sequence[int], *, content_layer: str = PAPER_CONTENT_LAYER,
+                  style_layers: Sequence[str] = PAPER_STYLE_LAYERS, ratio_scale: float = PAPER_RATIO_SCALE,
+                  **overrides: Any) -> Dict[str, Any]:
+    """``stylize`` keyword arguments for the paper's setup at content/style ratio α/β = ``ratio``.
+
+    ``content_shape`` is the content image's ``(height, width)`` or ``[1, H, W, 3]`` shape
+    *at the size it is optimised* (the conversion of α/β depends on the number of
+    positions of the content layer: the paper's content loss is a sum, so the same ratio
+    leans further towards the content on a larger image). The weights are
+    ``weights_for_ratio(ratio × ratio_scale, ...)``; see :data:`~nstutils.recipes.PAPER_RATIO_SCALE`
+    for why the stated ratios are scaled (``ratio_scale=1``: the literal conversion).
+    ``overrides`` replace or add any option (``steps``, ``max_dim``, ``seed``, ``init``, ...).
+
+    >>> options = paper_options(1e-3, (192, 256))            # doctest: +SKIP
+    >>> stylize(photo, painting, max_dim=256, steps=300, **options)   # doctest: +SKIP
+    """
+    if not np.isfinite(ratio_scale) or ratio_scale <= 0:
+        raise SettingsError(f"ratio_scale must be a positive number, got {ratio_scale}")
+    if not np.isfinite(ratio) or ratio <= 0:
+        raise SettingsError(f"the content/style ratio must be a positive number, got {ratio}")
+    content_weight, style_weight = weights_for_ratio(ratio * ratio_scale, content_shape, content_layer)
+    options: Dict[str, Any] = {
+        "content_layers": (layer_name(content_layer),) if content_layer else (),
+        "style_layers": tuple(layer_names(style_layers)),
+        "content_weight": content_weight,
+        "style_weight": style_weight,
+        "tv_weight": 0.0,
+        "pooling": PAPER_POOLING,
+        "weights": PAPER_WEIGHTS,
+        "init": "noise",
+        "optimizer": "lbfgs",
+    }
+    options.update(overrides)
+    return options
+
+
+def network_options(options: Mapping[str, Any], init: bool = True) -> Dict[str, Any]:
+    """The paper's network, optimiser and (with ``init``) white-noise start, under any caller overrides."""
+    base = {"pooling": PAPER_POOLING, "weights": PAPER_WEIGHTS, "optimizer": "lbfgs"}
+    if init:
+        base["init"] = "noise"
+    return {**base, **options}
+
+
+def figure_size(max_dim, steps) -> Tuple[int, int]:
+    """``(max_dim, steps)`` of a figure as integers; both must be given."""
+    if max_dim is None or steps is None:
+        raise SettingsError("give max_dim and steps (notebooks pass pick(full, fast) values)")
+    return int(max_dim), int(steps)
+
+
+def stylize_paper(photo, style, ratio: float, max_dim: int, steps: int, seed: int, options: Mapping[str, Any],
+                  **extra: Any) -> StylizeResult:
+    """:func:`~nstutils.run.stylize` ``photo`` (already at ``max_dim``) in ``style`` with the paper's setup."""
+    settings = paper_options(ratio, photo.shape, **{"max_dim": max_dim, "steps": steps, "seed": seed,
+                                                    **extra, **options})
+    return stylize(photo, style, **settings)
+
+
+def final_losses(result) -> Dict[str, float]:
+    """The best total loss and the last content and style losses of a run."""
+    last = result.history[-1] if result.history else {}
+    return {"total": float(result.best_loss), "content": float(last.get("content", np.nan)),
+            "style": float(last.get("style", np.nan))}

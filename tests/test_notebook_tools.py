@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
-from nstutils.notebooks import main, normalised_text, problems
+
+def _load_notebook_tool():
+    """tools/notebooks.py, the repository's notebook tool (a script beside the package, not in the wheel)."""
+    if "notebook_tools" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tools" / "notebooks.py"
+        spec = importlib.util.spec_from_file_location("notebook_tools", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["notebook_tools"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["notebook_tools"]
+
+
+tool = _load_notebook_tool()
+main, normalised_text, problems = tool.main, tool.normalised_text, tool.problems
 
 
 def _notebook(outputs):
@@ -36,8 +52,9 @@ def test_unnormalised_json_is_reported(tmp_path):
 
 import pytest  # noqa: E402
 
-from nstutils.notebooks import (STUB, SolutionMarkerError, clear_solutions, solution_cells,  # noqa: E402
-                                solution_count, student_notebook, write_student)
+STUB, SolutionMarkerError, clear_solutions = tool.STUB, tool.SolutionMarkerError, tool.clear_solutions
+solution_cells, solution_count = tool.solution_cells, tool.solution_count
+student_notebook, write_student = tool.student_notebook, tool.write_student
 
 SOLVED = ("import numpy as np\n"
           "\n"

@@ -2,7 +2,7 @@
 
 A course notebook holds reference solutions between ``### BEGIN SOLUTION`` / ``### END
 SOLUTION`` (inside function bodies) and a ``check.<name>(...)`` call in a later cell. Built
-as a student notebook (``python -m nstutils.notebooks student``) and executed, it must run
+as a student notebook (``python tools/notebooks.py student``) and executed, it must run
 cleanly up to the first check after the first solution, and fail there with the check's
 ``CheckError: … not implemented yet`` — so no check passes silently on an empty stub and
 no earlier cell depends on a solution.
@@ -10,6 +10,7 @@ no earlier cell depends on a solution.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import sys
@@ -21,7 +22,22 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from nstutils.notebooks import BEGIN_SOLUTION, END_SOLUTION, solution_cells, student_notebook
+
+
+def _load_notebook_tool():
+    """tools/notebooks.py, the repository's notebook tool (a script beside the package, not in the wheel)."""
+    if "notebook_tools" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tools" / "notebooks.py"
+        spec = importlib.util.spec_from_file_location("notebook_tools", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["notebook_tools"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["notebook_tools"]
+
+
+tool = _load_notebook_tool()
+BEGIN_SOLUTION, END_SOLUTION, solution_cells, student_notebook = (
+    tool.BEGIN_SOLUTION, tool.END_SOLUTION, tool.solution_cells, tool.student_notebook)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CHECK_CALL = re.compile(r"(?<![\w.])check\.\w+\s*\(")
@@ -108,7 +124,7 @@ def _tiny_course(your_turn: str) -> dict:
              f"assert sys.prefix == {sys.prefix!r}, sys.prefix   # the kernel runs the tests' Python\n"
              "assert os.environ.get('NSTUTILS_FAST') == '1'\n"
              "import tensorflow as tf\n"
-             "from nstutils import check")
+             "from nstutils.course import check")
     return {"cells": [_cell("markdown", "# A tiny course"), _cell("code", setup),
                       _cell("markdown", "## Your turn: the Gram matrix"), _cell("code", your_turn),
                       _cell("code", "x = 1   # an ordinary cell between exercise and check"),

@@ -1,10 +1,12 @@
 """Keep the course notebooks clean, and make the student versions of them.
 
-    python -m nstutils.notebooks check notebooks   # exit 1 and list offenders
-    python -m nstutils.notebooks clean notebooks   # strip outputs in place
-    python -m nstutils.notebooks student notebooks build/student   # solutions replaced by stubs
+    python tools/notebooks.py check notebooks   # exit 1 and list offenders
+    python tools/notebooks.py clean notebooks   # strip outputs in place
+    python tools/notebooks.py student notebooks build/student   # solutions replaced by stubs
 
-``make test`` runs the check, so a notebook committed with outputs fails CI.
+A developer tool of this repository, not part of the ``nstutils`` wheel: it needs only the
+standard library. ``make test`` runs the check, so a notebook committed with outputs fails CI;
+``make clean-notebooks`` and ``make student`` run the other two.
 
 Student notebooks: the committed notebooks hold reference solutions between nbgrader's
 markers inside code cells::
@@ -22,14 +24,13 @@ inside function bodies, so the stub only raises when the check after it calls th
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import re
 import sys
 from pathlib import Path
 from typing import List, Tuple
-
-from .errors import NSTError
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -38,7 +39,7 @@ _BEGIN = re.compile(r"^(?P<indent>[ \t]*)#+[ \t]*BEGIN SOLUTION[ \t]*$")
 _END = re.compile(r"^[ \t]*#+[ \t]*END SOLUTION[ \t]*$")
 
 
-class SolutionMarkerError(NSTError, ValueError):
+class SolutionMarkerError(ValueError):
     """``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers are unbalanced, nested or outside code cells."""
 
 
@@ -167,11 +168,46 @@ def write_student(src: Path, out: Path) -> List[Tuple[Path, int]]:
     return written
 
 
-def main(argv: List[str] | None = None) -> int:
-    """``python -m nstutils.notebooks check|clean FOLDER`` or ``student SRC OUT``: the same as ``nst notebooks ...``."""
-    from .cli import main as cli_main
+def _student(src: Path, out: Path | None) -> int:
+    if out is None:
+        raise SolutionMarkerError("student needs an output folder: python tools/notebooks.py student SRC OUT")
+    written = write_student(src, out)
+    for path, count in written:
+        print(f"{path}: {count} solution{'' if count == 1 else 's'} replaced by stubs")
+    print(f"{len(written)} student notebooks written to {out}, {sum(count for _, count in written)} solutions in all")
+    return 0
 
-    return cli_main(["notebooks", *(sys.argv[1:] if argv is None else argv)])
+
+def _check_or_clean(action: str, folder: Path) -> int:
+    paths = sorted(folder.glob("*.ipynb"))
+    bad = 0
+    for path in paths:
+        if action == "clean":
+            path.write_text(normalised_text(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+            continue
+        for problem in problems(path):
+            print(f"{path}: {problem}", file=sys.stderr)
+            bad += 1
+    if action == "check":
+        print(f"{len(paths)} notebooks checked, {bad} problems")
+    return 1 if bad else 0
+
+
+def main(argv: List[str] | None = None) -> int:
+    """``check|clean FOLDER`` or ``student SRC OUT``; exit 0 when clean, 1 on problems, 2 on bad markers."""
+    parser = argparse.ArgumentParser(prog="tools/notebooks.py", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("check", "clean", "student"),
+                        help="check: fail on outputs; clean: strip them; student: write versions without solutions")
+    parser.add_argument("folder", type=Path, help="the notebooks' folder")
+    parser.add_argument("out", type=Path, nargs="?", help="student: where to write the student notebooks")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "student":
+            return _student(args.folder, args.out)
+        return _check_or_clean(args.action, args.folder)
+    except SolutionMarkerError as exc:
+        print(f"notebooks: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[cpu,test]"
+	$(BIN)/python -m pip install --quiet -e ".[cpu,course,test]"
 	touch $@
 
 demo: setup $(DEMO)
@@ -34,15 +34,15 @@ test: setup check-notebooks
 	NSTUTILS_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p no:randomly notebooks
 
 check-notebooks: setup
-	$(BIN)/python -m nstutils.notebooks check notebooks
+	$(BIN)/python tools/notebooks.py check notebooks
 
 clean-notebooks: setup
-	$(BIN)/python -m nstutils.notebooks clean notebooks
+	$(BIN)/python tools/notebooks.py clean notebooks
 
 # The student notebooks: every ### BEGIN SOLUTION ... ### END SOLUTION region replaced by a stub.
 .PHONY: student
 student: setup
-	$(BIN)/python -m nstutils.notebooks student notebooks build/student
+	$(BIN)/python tools/notebooks.py student notebooks build/student
 
 lab: setup
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -55,3 +55,28 @@ def test_core_stack_is_listed():
     for needed in ("tensorflow", "numpy", "pillow", "matplotlib", "ipywidgets", "jupyterlab", "nbval",
                    "pytest", "pooch", "tqdm", "scikit-image"):
         assert needed in names
+
+
+def test_the_engine_needs_no_notebook_packages_and_the_course_extra_brings_them():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = {_name_and_bound(r)[0] for r in project["dependencies"]}
+    course = {_name_and_bound(r)[0] for r in project["optional-dependencies"]["course"]}
+    notebook_stack = {"jupyterlab", "ipywidgets", "matplotlib"}
+    assert not base & notebook_stack, base & notebook_stack
+    assert notebook_stack <= course
+
+
+def test_every_package_is_in_the_wheel_and_the_tools_are_not():
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "nstutils").rglob("__init__.py")}
+    assert found <= set(packages), found - set(packages)
+    assert "nstutils.course" in packages and "nstutils.course.check" in packages
+    assert not any(p.startswith("tools") for p in packages) and (ROOT / "tools" / "notebooks.py").is_file()
+
+
+def test_make_setup_installs_the_course_and_calls_the_notebook_tool_from_tools():
+    makefile = (ROOT / "Makefile").read_text()
+    assert '-e ".[cpu,course,test]"' in makefile
+    for action in ("check", "clean", "student"):
+        assert f"$(BIN)/python tools/notebooks.py {action} notebooks" in makefile
+    assert "nstutils.notebooks" not in makefile

@@ -19,14 +19,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from nstutils.beyond import blend_styles  # noqa: E402
 from nstutils.color import preserve_color  # noqa: E402
-from nstutils.experiments import compare_optimizers, layer_ratio_grid  # noqa: E402
-from nstutils.explore import (CONTENT_LAYERS_PAPER, STYLE_LAYER_STACKS, reconstruct_content,  # noqa: E402
-                              reconstruct_style, visualize_channel)
+from nstutils.course.beyond import blend_styles  # noqa: E402
+from nstutils.course.experiments import compare_optimizers, layer_ratio_grid  # noqa: E402
+from nstutils.course.explore import reconstruct_content, reconstruct_style, visualize_channel  # noqa: E402
+from nstutils.course.plots import plot_history, show_grid, show_images  # noqa: E402
 from nstutils.images import load_image  # noqa: E402
-from nstutils.optimize import stylize  # noqa: E402
-from nstutils.plots import plot_history, show_grid, show_images  # noqa: E402
+from nstutils.recipes import PAPER_CONTENT_RECONSTRUCTION_LAYERS as CONTENT_LAYERS_PAPER  # noqa: E402
+from nstutils.recipes import PAPER_STYLE_LAYER_STACKS as STYLE_LAYER_STACKS  # noqa: E402
+from nstutils.run import stylize  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "images"
 WIDTH = 520
@@ -95,7 +96,7 @@ PAPER_SIZE, PAPER_STEPS = 256, 120
 
 def paper_figures() -> None:
     """docs/images/paper_*.jpg and docs/paper.md: each figure next to the paper's finding and ours."""
-    from nstutils import paper
+    from nstutils.course import paper
 
     rows = []
 
@@ -163,7 +164,7 @@ def paper_figures() -> None:
 
     lines = ["# The paper, figure by figure", "",
              "Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*, CVPR 2016, reproduced",
-             f"with `nstutils.paper` at {size} px, {steps} L-BFGS steps, from white noise, with the paper's network",
+             f"with `nstutils.course.paper` at {size} px, {steps} L-BFGS steps, from white noise, with the paper's network",
              "(VGG19 normalised so every filter's mean activation is 1 — over the course's own photos and paintings,",
              "an approximation of the paper's ImageNet statistics — and average pooling), content layer `conv4_2`,",
              "style layers `conv1_1`…`conv5_1` with $w_l = 1/5$ and no total variation. The notebooks 00, 02–04",

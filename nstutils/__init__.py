@@ -1,6 +1,7 @@
 """nstutils: neural style transfer (Gatys et al.) with TensorFlow, for learning and doing.
 
-The course in ``notebooks/`` introduces each piece; the package holds all the code::
+The course in ``notebooks/`` introduces each piece, starting with ``00_welcome``; the package holds all
+the code::
 
     from nstutils import stylize, save_image
     result = stylize("tubingen", "starry_night")

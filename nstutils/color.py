@@ -15,6 +15,7 @@ Introduced in ``07_beyond``; the CLI's ``--preserve-color`` uses :func:`preserve
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import ImageError
 
@@ -34,17 +35,17 @@ def _hwc(image, name: str) -> np.ndarray:
     return array
 
 
-def rgb_to_yiq(image) -> np.ndarray:
+def rgb_to_yiq(image: ArrayLike) -> np.ndarray:
     """RGB ``[H, W, 3]`` in [0, 1] -> YIQ (Y in [0, 1] is the luminance; I, Q carry colour)."""
     return (_hwc(image, "image") @ _RGB_TO_YIQ.T).astype(np.float32)
 
 
-def yiq_to_rgb(image) -> np.ndarray:
+def yiq_to_rgb(image: ArrayLike) -> np.ndarray:
     """YIQ -> RGB (not clipped: out-of-gamut values are the caller's to handle)."""
     return (_hwc(image, "image") @ _YIQ_TO_RGB.T).astype(np.float32)
 
 
-def preserve_color(stylized, content) -> np.ndarray:
+def preserve_color(stylized: ArrayLike, content: ArrayLike) -> np.ndarray:
     """Luminance from ``stylized``, colour (I, Q) from ``content``; both ``[H, W, 3]``, same size."""
     stylized, content = _hwc(stylized, "stylized"), _hwc(content, "content")
     if stylized.shape != content.shape:
@@ -54,7 +55,7 @@ def preserve_color(stylized, content) -> np.ndarray:
     return np.clip(yiq_to_rgb(yiq), 0.0, 1.0)
 
 
-def match_color(source, target) -> np.ndarray:
+def match_color(source: ArrayLike, target: ArrayLike) -> np.ndarray:
     """Recolour ``source`` so its RGB mean and covariance equal ``target``'s.
 
     Uses the symmetric (principal square root) map ``x ↦ Σt^½ Σs^-½ (x − μs) + μt``; the
@@ -67,7 +68,7 @@ def match_color(source, target) -> np.ndarray:
     cov_s = np.cov(xs, rowvar=False) + 1e-5 * np.eye(3)
     cov_t = np.cov(xt, rowvar=False) + 1e-5 * np.eye(3)
 
-    def sqrtm(matrix, power):
+    def sqrtm(matrix: np.ndarray, power: float) -> np.ndarray:
         values, vectors = np.linalg.eigh(matrix)
         return vectors @ np.diag(np.clip(values, 1e-12, None) ** power) @ vectors.T
 

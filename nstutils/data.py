@@ -19,7 +19,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Union
 
 from .cache import memory_cache, sha256_of
 from .config import cache_dir, data_dir
@@ -111,7 +111,7 @@ def _entry(name: str) -> CourseImage:
     return entry
 
 
-def image_path(name: str):
+def image_path(name: str) -> Union[Path, Any]:
     """Return a local path to course image ``name``, fetching it if needed.
 
     For the scikit-image photos a PIL image is returned instead (they live inside

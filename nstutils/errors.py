@@ -2,7 +2,7 @@
 
 Every problem a user can cause (a bad file, a bad option, a missing download) raises a
 subclass of :class:`NSTError` with a message that names the culprit and says how to fix
-it, so the CLI can print one line instead of a traceback.
+it, so the CLI can print one line instead of a traceback. Introduced in ``00_welcome``.
 """
 
 from __future__ import annotations

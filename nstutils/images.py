@@ -29,8 +29,10 @@ MAX_DIM = 8192
 
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, Any]
 
-_SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
-                 ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+#: The file extensions :func:`save_image` writes, and Pillow's format for each (the CLI checks ``--output`` with it).
+SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
+                ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+_SAVE_FORMATS = SAVE_FORMATS  # the old private name, until cli.py imports SAVE_FORMATS
 
 
 def _describe(source: Any) -> str:
@@ -236,10 +238,10 @@ def save_image(image: Any, path: str | os.PathLike, overwrite: bool = False, qua
     replaced with ``overwrite=True``; otherwise :class:`OutputExistsError` is raised.
     """
     path = Path(path).expanduser()
-    fmt = _SAVE_FORMATS.get(path.suffix.lower())
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(
-            f"{path}: unknown image extension {path.suffix!r}; use one of {', '.join(sorted(_SAVE_FORMATS))}"
+            f"{path}: unknown image extension {path.suffix!r}; use one of {', '.join(sorted(SAVE_FORMATS))}"
         )
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; pass overwrite=True (CLI: --force) to replace it")

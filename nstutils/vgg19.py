@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
 from .errors import SettingsError
+
+if TYPE_CHECKING:  # for the annotations only: TensorFlow is imported when a function needs it
+    import tensorflow as tf
+
+#: An image or batch of images: a numpy array, a tensor or nested lists, values in [0, 1].
+ImageLike = Any
 
 #: Caffe's ImageNet mean in BGR order, subtracted from 0-255 pixels (``01_cnn_features``).
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -165,7 +171,7 @@ def conv_flops(height: int, width: int, deepest: str = "block5_conv2") -> float:
     return total
 
 
-def preprocess(image):
+def preprocess(image: ImageLike) -> "tf.Tensor":
     """Caffe preprocessing: [0, 1] RGB -> 0-255 BGR with the ImageNet mean removed (``01_cnn_features``)."""
     import tensorflow as tf
 
@@ -173,8 +179,8 @@ def preprocess(image):
     return image[..., ::-1] * 255.0 - CAFFE_MEAN_BGR
 
 
-def forward(params: Mapping[str, Tuple[object, object]], image, path: Sequence[str], wanted: Iterable[str],
-            pooling: str = "max") -> Dict[str, object]:
+def forward(params: Mapping[str, Tuple["tf.Tensor", "tf.Tensor"]], image: ImageLike, path: Sequence[str],
+            wanted: Iterable[str], pooling: str = "max") -> Dict[str, "tf.Tensor"]:
     """Run VGG19 on ``image`` ([B, H, W, 3] in [0, 1]) along ``path``; return ``{layer: float32 output}`` for ``wanted``.
 
     ``params`` maps each conv layer of ``path`` to ``(kernel, bias)`` tensors; each layer computes in

@@ -128,3 +128,16 @@ def test_total_variation_gradient_is_sign_of_differences():
         value = total_variation_loss(image)
     # Raising the middle pixel raises both differences: gradient +2 there, -1 at each end.
     np.testing.assert_allclose(tape.gradient(value, image).numpy().ravel(), [-1.0, 2.0, -1.0])
+
+
+def test_importing_the_losses_does_not_import_tensorflow():
+    """TensorFlow is imported when a loss is first computed, so ``import nstutils.losses`` stays quick."""
+    import subprocess
+    import sys
+
+    code = ("import sys, nstutils.losses as L, nstutils.vgg19, nstutils.features, nstutils.arithmetic\n"
+            "assert 'tensorflow' not in sys.modules, 'imported too early'\n"
+            "L.gram_matrix([[[[1.0]]]])\n"
+            "assert 'tensorflow' in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -62,6 +62,11 @@ def test_returning_none_is_explained():
     _fails(check.content_loss, lambda F, P: None, "returned None", "return")
 
 
+def test_returning_something_that_is_not_a_number_is_explained():
+    _fails(check.content_loss, lambda F, P: object(), "returned object", "which is not a tensor")
+    _fails(check.content_loss, lambda F, P: np.array(["a"]), "returned ndarray", "which is not a tensor")
+
+
 # --- preprocess ------------------------------------------------------------------------------
 
 

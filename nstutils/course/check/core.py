@@ -111,12 +111,12 @@ def as_array(name: str, value, label: str) -> np.ndarray:
         if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
             value = value.numpy()
         array = np.asarray(value)
-        if array.dtype.kind not in "fiub":
-            raise TypeError(array.dtype)
-        return array.astype(np.float64)
-    except Exception:
+    except Exception:  # the learner's object cannot become an array
+        array = None
+    if array is None or array.dtype.kind not in "fiub":
         raise CheckError(f"{name} returned {type(value).__name__} on {label}, which is not a tensor, an "
                          f"array or a number.") from None
+    return array.astype(np.float64)
 
 
 def _is_numeric_sequence(value) -> bool:

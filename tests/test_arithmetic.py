@@ -175,3 +175,21 @@ def test_resolve_compute_dtype(tmp_path, fake_timer, monkeypatch):
     assert arithmetic.resolve_compute_dtype("bfloat16") == "bfloat16" and len(calls) == 2
     with pytest.raises(SettingsError, match="compute_dtype"):
         arithmetic.resolve_compute_dtype("float16")
+
+
+def test_a_read_only_cache_with_a_busy_measurement_is_measured_again_once(tmp_path, fake_timer, monkeypatch):
+    _, calls = fake_timer
+    cache = tmp_path / "tuning.json"
+    monkeypatch.setattr(arithmetic, "machine_load", lambda: 4.0)
+    arithmetic.measured_compute_dtype(cache, device="/CPU:0")
+    assert len(calls) == 2
+    clear_caches()  # a later process, on a quiet machine, where the cache folder has become read-only
+
+    def read_only(path, suffix=None):
+        raise PermissionError(f"{path}: read-only file system")
+
+    monkeypatch.setattr(arithmetic, "atomic_path", read_only)
+    monkeypatch.setattr(arithmetic, "machine_load", lambda: 0.1)
+    for _ in range(3):
+        assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "bfloat16"
+    assert len(calls) == 4

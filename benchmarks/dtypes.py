@@ -26,7 +26,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def compare(size: int, steps: int, pair: str) -> dict:
     from nstutils.images import load_image
-    from nstutils.optimize import StyleObjective, stylize
+    from nstutils.objective import StyleObjective
+    from nstutils.run import stylize
 
     content, style = (load_image(name, size) for name in pair.split(":"))
     judge = StyleObjective(content, style, compute_dtype="float32")

@@ -77,7 +77,7 @@ def measure_eval(size: int, reps: int, impl: str, pair: str = PAIR) -> dict:
 
         run = lambda: [t.numpy() for t in step(tf.constant(content))]
     else:
-        from nstutils.optimize import StyleObjective
+        from nstutils.objective import StyleObjective
 
         objective = StyleObjective(content, style, compute_dtype=impl if impl != "ours" else "auto")
         run = lambda: objective.value_and_gradient(content)
@@ -113,7 +113,7 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR, *
     import numpy as np
 
     from nstutils.cost import estimate_run
-    from nstutils.optimize import stylize
+    from nstutils.run import stylize
     from nstutils.settings import make_settings
 
     content, style = _images(size, pair)

@@ -18,14 +18,13 @@ loss on astronaut + *The Scream* at 512 px; these are the variants tried on it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict
 
 import numpy as np
 
@@ -59,8 +58,8 @@ class _HandOver(Exception):
 
 
 def adam_steps_from(evaluate, x: np.ndarray, steps: int, rate: float = 0.02) -> np.ndarray:
-    """``steps`` of the tutorial's Adam (:func:`nstutils.optimize.adam_update`) from ``x``, fresh moments."""
-    from nstutils.optimize import adam_update
+    """``steps`` of the tutorial's Adam (:func:`nstutils.run.adam_update`) from ``x``, fresh moments."""
+    from nstutils.run import adam_update
 
     m, v = np.zeros_like(x), np.zeros_like(x)
     for t in range(1, steps + 1):
@@ -68,25 +67,27 @@ def adam_steps_from(evaluate, x: np.ndarray, steps: int, rate: float = 0.02) -> 
     return x
 
 
-@contextlib.contextmanager
-def smoothed_tv(epsilon: float) -> Iterator[None]:
-    """Replace the L1 total variation by ``Σ sqrt(d² + ε²) - ε`` (differentiable at 0) while inside."""
+def smoothed_tv_loss(image, epsilon: float):
+    """The L1 total variation made differentiable at 0: ``Σ sqrt(d² + ε²) - ε`` over the image differences."""
     import tensorflow as tf
 
-    import nstutils.losses as losses
+    from nstutils.losses import image_differences
 
-    original = losses.total_variation_loss
+    dy, dx = image_differences(image)
+    e = tf.constant(epsilon, tf.float32)
+    return tf.reduce_sum(tf.sqrt(dx * dx + e * e) - e) + tf.reduce_sum(tf.sqrt(dy * dy + e * e) - e)
 
-    def smooth(image, kind: str = "l1"):
-        dy, dx = losses.image_differences(image)
-        e = tf.constant(epsilon, tf.float32)
-        return tf.reduce_sum(tf.sqrt(dx * dx + e * e) - e) + tf.reduce_sum(tf.sqrt(dy * dy + e * e) - e)
 
-    losses.total_variation_loss = smooth
-    try:
-        yield
-    finally:
-        losses.total_variation_loss = original
+def smoothed_tv_objective(epsilon: float) -> type:
+    """A :class:`~nstutils.objective.StyleObjective` whose total-variation term is
+    :func:`smoothed_tv_loss` with ``epsilon`` (through the objective's ``tv_loss`` hook)."""
+    from nstutils.objective import StyleObjective
+
+    class SmoothedTVObjective(StyleObjective):
+        def tv_loss(self, image):
+            return smoothed_tv_loss(image, epsilon)
+
+    return SmoothedTVObjective
 
 
 def diagonal_scale(gradient: np.ndarray, power: float, blur: float) -> np.ndarray:
@@ -114,55 +115,55 @@ def run_variant(pair: str, size: int, evaluations: int, every: int, dtype: str =
 
     from benchmarks.baseline import TutorialObjective
     from nstutils.images import load_image
-    from nstutils.optimize import StyleObjective, initial_image
+    from nstutils.objective import StyleObjective, initial_image
 
     content, style = (load_image(name, size) for name in pair.split(":"))
-    with smoothed_tv(tv_epsilon) if tv_epsilon else contextlib.nullcontext():
-        objective = StyleObjective(content, style, compute_dtype=dtype)
-        x = initial_image(init, content, style).astype(np.float32)
-        shape = x.shape
-        state = {"evaluations": 0, "best": math.inf, "best_x": x.copy()}
-        kept, started = [], time.perf_counter()
-        messages = []
+    objective_class = smoothed_tv_objective(tv_epsilon) if tv_epsilon else StyleObjective
+    objective = objective_class(content, style, compute_dtype=dtype)
+    x = initial_image(init, content, style).astype(np.float32)
+    shape = x.shape
+    state = {"evaluations": 0, "best": math.inf, "best_x": x.copy()}
+    kept, started = [], time.perf_counter()
+    messages = []
 
-        def evaluate(flat) -> tuple:
-            image = np.asarray(flat, np.float32).reshape(shape)
-            losses, gradient = objective.value_and_gradient(image)
-            state["evaluations"] += 1
-            if losses["total"] < state["best"]:
-                state["best"], state["best_x"] = losses["total"], image.copy()
-            if state["evaluations"] % every == 0:
-                kept.append((state["evaluations"], time.perf_counter() - started, state["best_x"].copy()))
-            if state["evaluations"] >= evaluations:
-                raise _Done()
-            if adam_after and state["evaluations"] == adam_after:
-                raise _HandOver()
-            return float(losses["total"]), np.asarray(gradient, np.float64).reshape(-1)
+    def evaluate(flat) -> tuple:
+        image = np.asarray(flat, np.float32).reshape(shape)
+        losses, gradient = objective.value_and_gradient(image)
+        state["evaluations"] += 1
+        if losses["total"] < state["best"]:
+            state["best"], state["best_x"] = losses["total"], image.copy()
+        if state["evaluations"] % every == 0:
+            kept.append((state["evaluations"], time.perf_counter() - started, state["best_x"].copy()))
+        if state["evaluations"] >= evaluations:
+            raise _Done()
+        if adam_after and state["evaluations"] == adam_after:
+            raise _HandOver()
+        return float(losses["total"]), np.asarray(gradient, np.float64).reshape(-1)
 
+    try:
+        x = adam_steps_from(evaluate, x, adam_steps)
+        scale = np.ones(shape)
+        if diagonal_power:
+            scale = diagonal_scale(evaluate(x)[1].reshape(shape), diagonal_power, diagonal_blur)
+
+        def in_z(z):
+            value, gradient = evaluate(z * scale.reshape(-1))
+            return value, gradient * scale.reshape(-1)
+
+        while True:  # SciPy stops on one non-decreasing step of a noisy loss: go on from the best point
+            result = minimize(in_z, (x / scale).reshape(-1), jac=True, method="L-BFGS-B",
+                              bounds=Bounds(np.zeros(x.size), (1.0 / scale).reshape(-1)),
+                              options={"maxiter": 10 ** 6, "maxcor": history, "ftol": 0, "gtol": 0,
+                                       "maxfun": 10 ** 9})
+            messages.append(f"SciPy stopped at evaluation {state['evaluations']}: {result.message}")
+            x = state["best_x"]
+    except _HandOver:
         try:
-            x = adam_steps_from(evaluate, x, adam_steps)
-            scale = np.ones(shape)
-            if diagonal_power:
-                scale = diagonal_scale(evaluate(x)[1].reshape(shape), diagonal_power, diagonal_blur)
-
-            def in_z(z):
-                value, gradient = evaluate(z * scale.reshape(-1))
-                return value, gradient * scale.reshape(-1)
-
-            while True:  # SciPy stops on one non-decreasing step of a noisy loss: go on from the best point
-                result = minimize(in_z, (x / scale).reshape(-1), jac=True, method="L-BFGS-B",
-                                  bounds=Bounds(np.zeros(x.size), (1.0 / scale).reshape(-1)),
-                                  options={"maxiter": 10 ** 6, "maxcor": history, "ftol": 0, "gtol": 0,
-                                           "maxfun": 10 ** 9})
-                messages.append(f"SciPy stopped at evaluation {state['evaluations']}: {result.message}")
-                x = state["best_x"]
-        except _HandOver:
-            try:
-                adam_steps_from(evaluate, state["best_x"], 10 ** 9, adam_rate)
-            except _Done:
-                pass
+            adam_steps_from(evaluate, state["best_x"], 10 ** 9, adam_rate)
         except _Done:
             pass
+    except _Done:
+        pass
     judge = TutorialObjective(content, style)
     trace = [{"evaluations": n, "seconds": round(s, 1), "tutorial_loss": judge.evaluate(image)}
              for n, s, image in kept]

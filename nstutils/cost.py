@@ -4,7 +4,7 @@ The package ships ``resources/cost_model.json`` (written by ``make benchmark``):
 per loss+gradient evaluation and peak memory measured at several sizes. We fit
 ``seconds = a · pixels^b`` and ``memory = c + d · pixels`` through the points. Machines
 differ, so where this machine's speed has been measured (the one-time dtype measurement
-of :mod:`nstutils.tuning`), the time is rescaled to it. Live progress bars then keep
+of :mod:`nstutils.arithmetic`), the time is rescaled to it. Live progress bars then keep
 the ETA honest from the run's own step times. Introduced in ``05_full_transfer``.
 """
 
@@ -19,20 +19,20 @@ import numpy as np
 
 #: Loss+gradient evaluations per step (L-BFGS line searches sometimes need a second one).
 EVALUATIONS_PER_STEP = {"lbfgs": 1.05, "adam": 1.0, "gd": 1.0}
-#: Steps a default (adaptive) run typically takes before the loss stops improving, by optimiser
-#: (L-BFGS with the 0.5 % / 50-step rule at 512 px, 2026-11-26: 698, 488, 572 and 718 steps on the
-#: benchmark's four pairs; Adam and gradient descent are guesses).
+#: Steps a default (adaptive) run typically takes before the loss stops improving, by optimiser.
+#: L-BFGS with the 0.5 % / 50-step rule stops after 500-700 steps on the benchmark's pairs at 512 px
+#: (``benchmarks/README.md``); Adam and gradient descent are guesses.
 TYPICAL_ADAPTIVE_STEPS = {"lbfgs": 600, "adam": 1500, "gd": 1500}
 #: Bytes per pixel a run holds beyond one evaluation's peak (the scaling points measure that):
 #: for L-BFGS mostly scipy's float64 workspace (history 20: 45 vectors of 3 numbers per pixel,
-#: about 1.1 kB) plus the optimiser's copies of the image and gradient. Measured as the peak
-#: RSS of 30-step runs minus that of two evaluations, 2026-11-26 (2 cores, bfloat16): L-BFGS
-#: +0.11 GiB at 256 px, +0.41 at 512, +1.69 at 1024 (2.2-2.4 kB/pixel); Adam +0.07 at 512.
+#: about 1.1 kB) plus the optimiser's copies of the image and gradient; Adam and gradient descent
+#: keep a few image-sized arrays. Measured as the peak memory of short runs minus that of two
+#: evaluations (``benchmarks/README.md``).
 RUN_BYTES_PER_PIXEL = {"lbfgs": 2300, "adam": 360, "gd": 360}
 #: Fallback fit (bfloat16 convolutions, 2 cores): 0.92 s and 1.6 GB at 512×384.
 _FALLBACK = {"a": 0.92 / 196608, "b": 1.0, "c": 0.75e9, "d": 0.85e9 / 196608}
 SETUP_SECONDS = 6.0
-#: A whole stylize evaluation (all losses, the optimiser's bookkeeping) over the tuning pass alone.
+#: A whole stylize evaluation (all losses, the optimiser's bookkeeping) over the measured pass alone (:mod:`nstutils.arithmetic`).
 EVALUATION_OVERHEAD = 1.15
 
 
@@ -120,14 +120,13 @@ def progress_total(run, step: int) -> int:
 def measured_speed(compute_dtype: str) -> Optional[Tuple[float, float]]:
     """``(pixels, seconds)`` of one full evaluation on this machine, from the dtype measurement, or None.
 
-    :mod:`nstutils.tuning` times a representative pass (convolutions up to ``block5_conv2``
+    :mod:`nstutils.arithmetic` times a representative pass (convolutions up to ``block5_conv2``
     and the Gram matrices, forward and input gradient); a whole ``stylize`` evaluation
     costs :data:`EVALUATION_OVERHEAD` times that (measured), which is added here.
     """
-    from .config import cache_dir
-    from .tuning import SHAPE, measured_seconds
+    from .arithmetic import SHAPE, measured_seconds
 
-    seconds = measured_seconds(cache_dir() / "tuning.json", compute_dtype)
+    seconds = measured_seconds(None, compute_dtype)
     if seconds is None:
         return None
     return float(SHAPE[1] * SHAPE[2]), seconds * EVALUATION_OVERHEAD

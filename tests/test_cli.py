@@ -92,3 +92,30 @@ def test_a_diverging_run_saves_the_best_image_and_says_so_in_one_line(image_file
     errors = [line for line in err.splitlines() if line.startswith("nst: error:")]
     assert len(errors) == 1 and "diverged" in errors[0] and "best image so far" in errors[0]
     assert "Lower the style/content weights" in errors[0] and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag", ["--preview-every", "--checkpoint-every", "--steps", "--seed"])
+def test_negative_counts_are_refused_in_one_line(image_files, tmp_path, capsys, flag):
+    content, style = image_files
+    code = main(["stylize", str(content), str(style), "-o", str(tmp_path / "out.jpg"), flag, "-2", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("nst: error:") and flag in err
+    assert "whole number ≥" in err
+
+
+def test_options_are_built_from_the_settings_field_specs():
+    from nstutils.cli import build_parser
+    from nstutils.settings import OBJECTIVE_FIELDS, RUN_FIELDS, field_spec
+
+    stylize = build_parser()._subparsers._group_actions[0].choices["stylize"]
+    actions = {action.dest: action for action in stylize._actions}
+    for name in OBJECTIVE_FIELDS + RUN_FIELDS:
+        spec = field_spec(name)
+        assert spec.help in actions[name].help
+        assert tuple(actions[name].choices or ()) == spec.choices
+    assert tuple(actions["optimizer"].choices) == ("lbfgs", "adam", "gd")
+
+
+def test_the_notebook_tools_are_not_an_nst_command(capsys):
+    assert main(["notebooks", "check", "notebooks"]) == 2
+    assert "invalid choice" in capsys.readouterr().err

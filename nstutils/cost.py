@@ -11,11 +11,15 @@ the ETA honest from the run's own step times. Introduced in ``05_full_transfer``
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
+
+from .errors import SettingsError
 
 #: Loss+gradient evaluations per step (L-BFGS line searches sometimes need a second one).
 EVALUATIONS_PER_STEP = {"lbfgs": 1.05, "adam": 1.0, "gd": 1.0}
@@ -148,3 +152,63 @@ def describe_run(run, shape: Tuple[int, ...], compute_dtype: str = "float32") ->
     else:
         steps_text = f"{run.step_limit} {run.optimizer} steps"
     return f"{steps_text} at {width}×{height} px: {estimate_run(run, shape, compute_dtype)}"
+
+
+# ---- does it fit? ---------------------------------------------------------------------------------
+
+
+def available_memory() -> Optional[float]:
+    """Bytes this process can still use: the smaller of the system's ``MemAvailable`` and what the
+    cgroup (a container's memory limit) leaves; None where neither can be read (not Linux)."""
+    limits = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                limits.append(float(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:  # cgroup v2: a container sees the host's meminfo, but this is what it may use
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            used = float(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+            limits.append(float(limit) - used)
+    except (OSError, ValueError):
+        pass
+    if not limits and hasattr(os, "sysconf"):
+        try:
+            limits.append(float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")))
+        except (ValueError, OSError):
+            pass
+    return max(min(limits), 0.0) if limits else None
+
+
+def peak_memory(run, shape: Tuple[int, ...]) -> float:
+    """Estimated peak bytes of a run (:class:`~nstutils.settings.RunSettings`) on an image ``[1, H, W, 3]``.
+    Needs no measurement: memory does not depend on this machine's speed."""
+    return estimate_cost(max(shape[1], shape[2]), 0, run.optimizer, image_aspect(shape)).peak_bytes
+
+
+def largest_fitting_size(run, shape: Tuple[int, ...], available: float) -> Optional[int]:
+    """The largest long side (a multiple of 32, at least 64) whose estimate fits in ``available`` bytes."""
+    aspect = image_aspect(shape)
+    for size in range(max(shape[1], shape[2]) // 32 * 32, 63, -32):
+        if estimate_cost(size, 0, run.optimizer, aspect).peak_bytes <= available:
+            return size
+    return None
+
+
+def check_memory(run, shape: Tuple[int, ...], force: bool = False) -> None:
+    """Refuse (:class:`SettingsError`, one line) a run whose estimated peak memory exceeds what is
+    available, before its first step, naming the estimate and a size that fits; ``force=True``
+    (CLI ``--force``) runs it anyway. Where the free memory cannot be read nothing is refused."""
+    available = available_memory()
+    if force or available is None:
+        return
+    needed = peak_memory(run, shape)
+    if needed <= available:
+        return
+    fits = largest_fitting_size(run, shape, available)
+    hint = f"use a size of {fits} or less (--size {fits})" if fits else "free some memory"
+    raise SettingsError(f"a {shape[2]}×{shape[1]} px {run.optimizer} run needs about {needed / 2**30:.1f} GiB "
+                        f"of memory, but only {available / 2**30:.1f} GiB is available: {hint}, or pass "
+                        "force=True (CLI: --force) to try anyway")

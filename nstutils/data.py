@@ -14,6 +14,7 @@ always available offline. Introduced in ``00_welcome``.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Union
 
-from .cache import memory_cache, sha256_of
-from .config import cache_dir, data_dir
+from .cache import describe_os_error, memory_cache, remove_stale_temporaries, sha256_of
+from .config import cache_dir, cache_fault, data_dir
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -171,25 +172,40 @@ def _capped_downloader(url: str, output_file, pooch_instance) -> None:
                 handle.close()
 
 
+#: OSError numbers that mean the cache folder, not the network, is at fault.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EEXIST, errno.ENOTDIR,
+                getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
 def _download(url: str, sha256: str | None, target: Path, what: str) -> Path:
     import pooch
 
     if not url.startswith("https://"):
         raise DataError(f"refusing to download {url}: only https:// URLs are allowed")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent.parent)  # partial downloads of a killed run go first
     try:
-        # pooch downloads to a temporary file and checks the hash before the rename.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # pooch downloads to a temporary file beside the target and checks the hash before the rename.
         path = pooch.retrieve(url, known_hash=f"sha256:{sha256}" if sha256 else None, fname=target.name,
                               path=target.parent, progressbar=False, downloader=_capped_downloader)
     except DataError:
         raise
+    except OSError as exc:
+        if exc.errno in _DISK_ERRNOS:
+            # the cache, not the network: read-only, full, or a file in the way
+            raise cache_fault(target.parent, f"could not save {what} there ({describe_os_error(exc)})") from None
+        raise _download_failed(what, url, exc) from None
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}" if str(exc) else type(exc).__name__
-        raise DataError(
-            f"could not download {what} from {url} ({reason}). If you are offline, copy the image files "
-            "into a folder and set NSTUTILS_DATA_DIR to it (run `nst images` to see the file names)."
-        ) from None
+        raise _download_failed(what, url, exc) from None
     return Path(path)
+
+
+def _download_failed(what: str, url: str, exc: Exception) -> DataError:
+    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}" if str(exc) else type(exc).__name__
+    return DataError(
+        f"could not download {what} from {url} ({reason}). If you are offline, copy the image files "
+        "into a folder and set NSTUTILS_DATA_DIR to it (run `nst images` to see the file names)."
+    )
 
 
 def download_url(url: str) -> Path:

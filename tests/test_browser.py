@@ -1,7 +1,9 @@
 """The Style Lab in a real browser: JupyterLab on loopback, Chromium driven by Playwright.
 
-Runs notebook 05 in fast mode, clicks Run, and checks that a stylized preview appears and
-the loss plot changes; saves a screenshot to build/screenshots/style_lab.png.
+Runs notebook 05 in fast mode, clicks Run, and checks that a stylized preview appears, the loss
+plot changes, and no label of the lab is cut short; saves a screenshot of the lab to
+build/screenshots/style_lab.jpg, and to docs/images/style_lab.jpg (the README's picture) when
+NSTUTILS_REFRESH_DOCS=1.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = ROOT / "build" / "screenshots" / "style_lab.png"
+SCREENSHOT = ROOT / "build" / "screenshots" / "style_lab.jpg"
+DOCS_SCREENSHOT = ROOT / "docs" / "images" / "style_lab.jpg"
+
+#: Every element of the lab that shows text in a box of its own (labels, checkbox labels, buttons,
+#: slider readouts), with the text it shows and whether the box cuts it (ellipsis or hidden overflow).
+CUT_LABELS = """lab => Array.from(lab.querySelectorAll(
+        '.widget-label, .widget-label-basic, .widget-label-basic span, button, .widget-readout'))
+    .filter(e => e.offsetParent !== null && e.textContent.trim())
+    .map(e => ({text: e.textContent.trim(), cut: e.scrollWidth > e.clientWidth + 1}))"""
 
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytest.skip("Debian's chromium is not installed (CI installs it; `apt-get install chromium`)",
@@ -101,8 +111,15 @@ def test_style_lab_runs_in_chromium(jupyter_lab):
         width = preview.evaluate("img => img.naturalWidth")
         plot_after = plot.get_attribute("src")
         status = page.locator(".nst-status").first.inner_text()
-        page.screenshot(path=str(SCREENSHOT), full_page=False)
+        lab = page.locator(".nst-style-lab").first
+        labels = lab.evaluate(CUT_LABELS)
+        lab.screenshot(path=str(SCREENSHOT), type="jpeg", quality=85)
         browser.close()
+    if os.environ.get("NSTUTILS_REFRESH_DOCS") == "1":
+        shutil.copyfile(SCREENSHOT, DOCS_SCREENSHOT)
+    shown = {label["text"] for label in labels}
+    assert {"log₁₀ content", "log₁₀ style", "TV weight", "content", "conv1_1", "Run"} <= shown, shown
+    assert not [label["text"] for label in labels if label["cut"]], "labels cut short in JupyterLab"
     assert width > 16, "the stylized preview should be an image"
     assert plot_after and plot_after != plot_before, "the loss plot should have been redrawn"
     assert "best loss" in status

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstutils.course import widgets
+from nstutils.course import lab as lab_module
+from nstutils.course.lab import ALREADY_RUNNING, STOPPING, LabSession, check_poolable, pooling_minimum
 from nstutils.course.plots import loss_plot_png
 from nstutils.course.widgets import (LabRunner, LayerExplorer, RunInProgressError, StyleLab, load_uploaded,
                                      settings_from_controls)
+from nstutils.data import registry
 from nstutils.errors import ImageError, NSTError, SettingsError
 from nstutils.settings import FieldSpec, field_spec
 
@@ -131,7 +133,170 @@ def test_the_lab_controls_come_from_the_settings_fields(monkeypatch):
             return FieldSpec(**{**spec.__dict__, "maximum": 10.0})
         return spec
 
-    monkeypatch.setattr(widgets, "field_spec", narrower)
-    assert widgets.slider_range("max_dim") == (100, 512)
-    assert widgets.slider_range("style_weight", log=True) == (-5.0, 1.0)
-    assert widgets.slider_range("content_weight", log=True) == (0.0, 8.0)  # minimum 0 has no logarithm
+    monkeypatch.setattr(lab_module, "field_spec", narrower)
+    assert lab_module.slider_range("max_dim") == (100, 512)
+    assert lab_module.slider_range("style_weight", log=True) == (-5.0, 1.0)
+    assert lab_module.slider_range("content_weight", log=True) == (0.0, 8.0)  # minimum 0 has no logarithm
+
+
+# ---- every failure ends in the status line ----------------------------------------------------------------------
+
+def click(button) -> None:
+    """Press ``button`` calling its handlers directly: ipywidgets would swallow (and only log) an exception,
+    so a handler that raises fails the test here."""
+    for handler in button._click_handlers.callbacks:
+        handler(button)
+
+
+def _upload(name: str, array) -> tuple:
+    data = _png(array)
+    return ({"name": name, "content": memoryview(data), "type": "image/png", "size": len(data),
+             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},)
+
+
+def _idle_with(lab, *words) -> None:
+    assert not lab.runner.running and not lab.session.active and not lab.run_button.disabled
+    for word in words:
+        assert word in lab.status.value, lab.status.value
+
+
+def test_a_corrupt_course_image_is_shown_in_the_status(tmp_path, monkeypatch):
+    (tmp_path / registry()["tubingen"].file).write_bytes(b"\xff\xd8\xff not the painting's bytes")
+    monkeypatch.setenv("NSTUTILS_DATA_DIR", str(tmp_path))
+    lab = StyleLab(content="tubingen", style="coffee", size=64, steps=2)
+    click(lab.run_button)
+    _idle_with(lab, "does not match the registry", "⚠")
+    assert lab.stop_button.disabled and lab.runner.result is None
+
+
+def test_a_missing_course_image_is_shown_in_the_status(tmp_path, monkeypatch):
+    import pooch
+
+    def offline(*args, **kwargs):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setenv("NSTUTILS_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("NSTUTILS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(pooch, "retrieve", offline)
+    lab = StyleLab(content="astronaut", style="starry_night", size=64, steps=2)
+    click(lab.run_button)
+    _idle_with(lab, "could not download", "NSTUTILS_DATA_DIR")
+    explorer = LayerExplorer(content="astronaut", style="starry_night", size=32, steps=2)
+    click(explorer.run_button)
+    _idle_with(explorer, "could not download")
+
+
+def test_an_unexpected_error_is_one_status_line_and_logged(monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("the estimate divided by zero")
+
+    monkeypatch.setattr("nstutils.course.widgets.describe_run", broken)
+    lab = StyleLab(content="astronaut", style="coffee", size=64, steps=2)
+    with caplog.at_level("ERROR", logger="nstutils.course.lab"):
+        click(lab.run_button)
+    _idle_with(lab, "unexpected error: ZeroDivisionError: the estimate divided by zero")
+    assert any(record.exc_info for record in caplog.records if record.name == "nstutils.course.lab")
+
+
+def test_style_lab_ignores_a_second_run_while_running():
+    lab = StyleLab(content="astronaut", style="coffee", size=64, steps=500, preview_every=1)
+    click(lab.run_button)
+    first = lab.runner._thread
+    click(lab.run_button)
+    assert lab.status.value == ALREADY_RUNNING and lab.runner._thread is first and lab.runner.running
+    click(lab.stop_button)
+    assert lab.runner.wait(300)
+    _idle_with(lab, "stopped early")
+
+
+def test_layer_explorer_ignores_a_second_run_while_running():
+    explorer = LayerExplorer(content="astronaut", style="coffee", size=32, steps=200)
+    click(explorer.run_button)
+    first = explorer.runner._thread
+    click(explorer.run_button)
+    assert explorer.status.value == ALREADY_RUNNING and explorer.runner._thread is first
+    explorer.session.stop()
+    assert explorer.runner.wait(300)
+    _idle_with(explorer, "stopped early")
+
+
+def test_stop_after_the_end_keeps_the_finished_status():
+    lab = StyleLab(content="astronaut", style="coffee", size=64, steps=2)
+    click(lab.run_button)
+    assert lab.runner.wait(300)
+    finished = lab.status.value
+    assert "done" in finished
+    click(lab.stop_button)
+    assert lab.status.value == finished and STOPPING not in lab.status.value
+    _idle_with(lab, "done")
+
+
+def test_stop_during_a_run_is_not_overwritten_by_its_progress():
+    shown = []
+    gate = threading.Event()
+
+    def progress(progress, history):
+        gate.wait(60)
+        return f"step {progress.step}"
+
+    session = LabSession(shown.append, on_progress=progress, on_result=lambda result: shown.append("done"))
+    content = np.random.default_rng(0).uniform(size=(1, 32, 32, 3)).astype(np.float32)
+    assert session.run(lambda: (content, content, {"steps": 300, "max_dim": 32, "optimizer": "adam"}, "running"))
+    assert session.stop() and shown[-1] == STOPPING
+    gate.set()
+    assert session.runner.wait(300)
+    assert shown[-1] == "done" and not any(line.startswith("step") for line in shown)
+    assert not session.stop() and shown[-1] == "done"  # nothing to stop: the status stays
+
+
+def test_a_failure_drawing_the_result_is_shown_not_lost_in_the_thread(tiny_content, tiny_style):
+    shown, busy = [], []
+
+    def draw(result):
+        raise ValueError("cannot encode the preview")
+
+    session = LabSession(shown.append, busy.append, on_result=draw)
+    assert session.run(lambda: (tiny_content, tiny_style, {"steps": 1, "max_dim": 64}, "running"))
+    assert session.runner.wait(300)
+    assert "unexpected error: ValueError: cannot encode the preview" in shown[-1]
+    assert busy == [True, False] and not session.active
+
+
+# ---- images too thin for VGG19's pooling ------------------------------------------------------------------------
+
+def test_pooling_minimum_follows_the_deepest_layer():
+    assert pooling_minimum(["conv1_1"]) == 1 and pooling_minimum(["conv2_1"]) == 2
+    assert pooling_minimum(["conv1_1", "conv4_2"]) == 8 and pooling_minimum(["block5_conv1"]) == 16
+    check_poolable(np.zeros((1, 16, 300, 3)), ["conv5_1"], "content", 300)
+    with pytest.raises(ImageError, match=r"300×15 px at size 300.*at least 16 px.*set size to 320 or more"):
+        check_poolable(np.zeros((1, 15, 300, 3)), ["conv5_1"], "content", 300)
+    with pytest.raises(ImageError, match="crop it: it would need size 4096"):
+        check_poolable(np.zeros((1, 1, 256, 3)), ["conv5_1"], "style", 256)
+    # the true proportions, not those of a side already rounded up to 1 px
+    with pytest.raises(ImageError, match="crop it: it would need size 16000"):
+        check_poolable(np.zeros((1, 64, 1, 3)), ["conv5_1"], "style", 64, original=(1, 5000, 5, 3))
+    with pytest.raises(ImageError, match="set size to 640 or more"):  # a style at half size needs twice the size
+        check_poolable(np.zeros((1, 4, 80, 3)), ["conv5_1"], "style", 160, scale=0.5, original=(1, 8, 160, 3))
+
+
+def test_a_thin_upload_is_refused_with_the_size_that_works(rng):
+    lab = StyleLab(content="astronaut", style="coffee", size=128, steps=1)
+    lab.content_upload.value = _upload("banner.png", rng.uniform(size=(20, 800, 3)))
+    lab.size.value = 128
+    click(lab.run_button)
+    _idle_with(lab, "content image is 128×3 px", "at least 16 px", "set size to")
+    assert lab.runner.result is None and "Error" not in lab.status.value  # no raw TensorFlow error
+    suggested = int(lab.status.value.split("set size to ")[1].split()[0])
+    lab.size.value = suggested
+    assert lab.size.value == suggested, "the suggestion must be a size the slider offers"
+    click(lab.run_button)
+    assert lab.runner.wait(300)
+    _idle_with(lab, "done")
+    assert lab.runner.result.image.shape[0] >= 16
+
+
+def test_a_thin_style_upload_is_refused(rng):
+    lab = StyleLab(content="astronaut", style="coffee", size=64, steps=1)
+    lab.style_upload.value = _upload("strip.png", rng.uniform(size=(5000, 5, 3)))
+    click(lab.run_button)
+    _idle_with(lab, "style image is 1×64 px", "crop it")

@@ -55,7 +55,7 @@ def test_learner_exceptions_are_reported_with_type_and_message():
         return F.nonexistent_method()
 
     message = _fails(check.gram_matrix, broken, "raised AttributeError", "nonexistent_method")
-    assert "traceback" in message
+    assert "where in your code" in message
 
 
 def test_returning_none_is_explained():
@@ -72,8 +72,8 @@ def test_returning_something_that_is_not_a_number_is_explained():
 
 def test_preprocess(capsys):
     _passes(capsys, check.preprocess, lambda image: image[..., ::-1] * 255.0 - CAFFE_MEAN_BGR, "preprocess")
-    _passes(capsys, check.preprocess, lambda image: (np.asarray(image)[..., ::-1] * 255.0 - CAFFE_MEAN_BGR),
-            "preprocess")   # numpy result is fine
+    _fails(check.preprocess, lambda image: (np.asarray(image)[..., ::-1] * 255.0 - CAFFE_MEAN_BGR),
+           "returned a NumPy array where the course needs a tf.Tensor", "gradient is lost", "GradientTape")
     _fails(check.preprocess, lambda image: image * 255.0 - CAFFE_MEAN_BGR, "channels left in RGB order")
     _fails(check.preprocess, lambda image: image[..., ::-1] - CAFFE_MEAN_BGR, "forgot ×255")
     _fails(check.preprocess, lambda image: image[..., ::-1] * 255.0, "forgot the mean")
@@ -121,6 +121,27 @@ def test_max_pool(capsys):
     _fails(check.max_pool, lambda x: pool(x, np.mean), "averaged")
     _fails(check.max_pool, lambda x: pool(x, step=1), "stride")
     _fails(check.max_pool, lambda x: pool(x, np.min), "minimum")
+    h2 = lambda x: (x.shape[0] // 2, x.shape[1] // 2)  # noqa: E731
+    _fails(check.max_pool, lambda x: x.reshape(*h2(x), 2, 2).max(axis=(2, 3)), "windows run along the rows",
+           "x.reshape(H/2, 2, W/2, 2)")
+    _fails(check.max_pool, lambda x: x.reshape(-1, 4).max(axis=1).reshape(h2(x)), "windows run along the rows")
+    _fails(check.max_pool, lambda x: np.array([[x[i:i + 2, j:j + 2].max() for j in range(h2(x)[1])]
+                                               for i in range(h2(x)[0])]), "wrong stride", "2i")
+    _fails(check.max_pool, lambda x: pool(np.pad(x, ((0, 1), (0, 1)), mode="edge")[1:, 1:]), "off by one")
+    _fails(check.max_pool, lambda x: pool(x)[:-1, :-1], "off by one", "lost the last window")
+    _fails(check.max_pool, lambda x: x[::2, ::2], "top-left value")
+    _fails(check.max_pool, lambda x: x.reshape(h2(x)[0], 2, h2(x)[1], 2).max(axis=1), "over its rows only")
+    _fails(check.max_pool, lambda x: np.max(x), "whole map to one number")
+
+
+def test_avg_pool(capsys):
+    _passes(capsys, check.avg_pool, lambda x: x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).mean(axis=(1, 3)),
+            "avg_pool")
+    _fails(check.avg_pool, lambda x: x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).max(axis=(1, 3)),
+           "largest value")
+    _fails(check.avg_pool, lambda x: x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).sum(axis=(1, 3)), "summed")
+    _fails(check.avg_pool, lambda x: x.reshape(x.shape[0] // 2, x.shape[1] // 2, 2, 2).mean(axis=(2, 3)),
+           "windows run along the rows")
 
 
 # --- content loss ----------------------------------------------------------------------------
@@ -128,8 +149,16 @@ def test_max_pool(capsys):
 
 def test_content_loss(capsys):
     _passes(capsys, check.content_loss, lambda F, P: tf.reduce_mean(tf.square(F - P)), "content_loss")
-    _passes(capsys, check.content_loss, lambda F, P: float(np.mean((np.asarray(F) - np.asarray(P)) ** 2)),
-            "content_loss")   # a Python float is fine
+    _fails(check.content_loss, lambda F, P: float(np.mean((np.asarray(F) - np.asarray(P)) ** 2)),
+           "returned a Python float", "gradient is lost")
+    _fails(check.content_loss, lambda F, P: np.mean((F.numpy() - P.numpy()) ** 2), "NumPy number", "gradient")
+    _fails(check.content_loss, lambda F, P: tf.constant(np.mean((F.numpy() - P.numpy()) ** 2)),
+           "no gradient flows back to F")
+    _fails(check.content_loss, lambda F, P: tf.reduce_mean(tf.square(tf.stop_gradient(F) - P)),
+           "no gradient flows back to F")
+    half = lambda F, P: 0.5 * tf.reduce_mean(tf.square(F - P))  # noqa: E731
+    _fails(check.content_loss, lambda F, P: half(F, P) + tf.stop_gradient(half(F, P)),
+           "the values are right but the gradient is not")
     _fails(check.content_loss, lambda F, P: tf.reduce_sum(tf.square(F - P)), "sum", "tf.reduce_mean")
     _fails(check.content_loss, lambda F, P: 0.5 * tf.reduce_sum(tf.square(F - P)), "paper's ½·Σ")
     _fails(check.content_loss, lambda F, P: tf.sqrt(tf.reduce_mean(tf.square(F - P))), "RMSE")
@@ -199,15 +228,18 @@ def test_gram_matrix(capsys):
     _fails(check.gram_matrix, flat_batch, "keep the batch dimension")
 
 
-def test_gram_size_invariance(capsys):
-    check.gram_size_invariance(lambda F, k: tf.tile(F, [1, k, k, 1]))
+def test_tile(capsys):
+    check.tile(lambda F, k: tf.tile(F, [1, k, k, 1]))
     out = capsys.readouterr().out
-    assert out.startswith("\x1b[32m✔ gram_size_invariance: correct on 3 cases") and "ignores size" in out
-    check.gram_size_invariance(lambda F, k: np.repeat(np.repeat(np.asarray(F), k, 1), k, 2))  # also keeps Grams
-    capsys.readouterr()
-    _fails(check.gram_size_invariance, lambda F, k: tf.tile(F, [1, k, 1, 1]), "only along the height")
-    _fails(check.gram_size_invariance, lambda F, k: tf.tile(F, [k, k, k, 1]), "not the batch axis")
-    _fails(check.gram_size_invariance,
+    assert out.startswith("\x1b[32m✔ tile: correct on 3 cases") and "ignores size" in out
+    _passes(capsys, check.tile, lambda F, k: tf.concat([tf.concat([F] * k, axis=2)] * k, axis=1), "tile")
+    # tf.repeat keeps the Gram matrix (a scale-invariant property) but is a zoom, not copies side by side
+    _fails(check.tile, lambda F, k: tf.repeat(tf.repeat(F, k, axis=1), k, axis=2), "not k×k copies",
+           "repeated every position", "tf.repeat")
+    _fails(check.tile, lambda F, k: tf.tile(F[:, ::-1], [1, k, k, 1]), "same Gram matrix as F")
+    _fails(check.tile, lambda F, k: tf.tile(F, [1, k, 1, 1]), "only along the height")
+    _fails(check.tile, lambda F, k: tf.tile(F, [k, k, k, 1]), "not the batch axis")
+    _fails(check.tile,
            lambda F, k: tf.pad(F, [[0, 0], [0, (k - 1) * F.shape[1]], [0, (k - 1) * F.shape[2]], [0, 0]]),
            "not k×k copies", "Gram matrix differs")
 
@@ -277,10 +309,11 @@ def test_total_variation_loss(capsys):
            "absolute value")
 
 
-def test_tv_l1_vs_l2(capsys):
-    _passes(capsys, check.tv_l1_vs_l2, lambda im: _tv(im, power=2), "tv_l1_vs_l2")
-    _fails(check.tv_l1_vs_l2, _tv, "L1 total variation")
-    _fails(check.tv_l1_vs_l2, lambda im: _tv(im, power=2, reduce=tf.reduce_mean), "averaged")
+def test_total_variation_l2(capsys):
+    _passes(capsys, check.total_variation_l2, lambda im: _tv(im, power=2), "total_variation_l2")
+    _fails(check.total_variation_l2, _tv, "L1 total variation")
+    _fails(check.total_variation_l2, lambda im: _tv(im, power=2, reduce=tf.reduce_mean), "averaged")
+    _fails(check.total_variation_l2, lambda im: float(_tv(im, power=2)), "Python float", "gradient is lost")
 
 
 def test_total_loss(capsys):
@@ -292,6 +325,10 @@ def test_total_loss(capsys):
     _fails(check.total_loss, lambda c, s, t, cw, sw, tw: sw * c + cw * s + tw * t, "weights swapped",
            "style_weight on content")
     _fails(check.total_loss, lambda c, s, t, cw, sw, tw: cw * c + sw * s, "left out the tv term")
+    _fails(check.total_loss, lambda c, s, t, cw, sw, tw: cw * float(c) + sw * float(s) + tw * float(t),
+           "Python float", "gradient is lost")
+    _fails(check.total_loss, lambda c, s, t, cw, sw, tw: cw * c + sw * tf.stop_gradient(s) + tw * t,
+           "no gradient flows back to s:")   # named as the learner named it
 
 
 # --- optimisation steps ----------------------------------------------------------------------
@@ -315,6 +352,14 @@ def test_adam_step(capsys):
     _fails(check.adam_step, lambda i, l, o: _adam(i, l, o, clip=False), "outside [0, 1]", "clip_by_value")
     _fails(check.adam_step, lambda i, l, o: _adam(i, l, o, after=True), "loss after the step")
     _fails(check.adam_step, lambda i, l, o: _adam(i, l, tf.keras.optimizers.Adam(0.1)), "not a new one")
+
+    def numpy_image(image, loss_fn, optimizer):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(image.numpy())
+        optimizer.apply_gradients([(tape.gradient(loss, image), image)])
+        return loss
+
+    _fails(check.adam_step, numpy_image, "gradient was None", "gradient is lost")
 
 
 def _objective(x, value_and_grad, shape, as_tensor=False, flatten=True, dtype=np.float64, order="C"):
@@ -371,3 +416,211 @@ def test_nan_and_odd_results_are_explained():
     _fails(check.scipy_objective, lambda x, vg, s: (float(vg(tf.constant(x.reshape(s), tf.float32))[0]),
                                                     vg(tf.constant(x.reshape(s), tf.float32))[1]),
            "gradient is a TensorFlow tensor")
+
+
+def test_same_names_common_slips():
+    def fails(value, reference, *phrases, **kw):
+        with pytest.raises(CheckError) as info:
+            check.same("answer", value, reference, **kw)
+        for phrase in phrases:
+            assert phrase in str(info.value), str(info.value)
+        assert "\n" not in str(info.value)
+
+    grid = np.arange(1.0, 13.0).reshape(3, 4)
+    fails(-grid, grid, "sign is flipped", "largest error")
+    fails(2 * grid, grid, "2 × the expected", "extra factor 2")
+    fails(grid / 2, grid, "½ × the expected", "factor 2 is missing")
+    fails(1 / 1e-3, 1e-3, "reciprocal", "inverted")
+    fails(grid + 1, grid, "off by one")
+    fails(np.arange(9.0).reshape(3, 3).T, np.arange(9.0).reshape(3, 3), "transposed")
+    fails(grid.T, grid, "expected shape [3, 4], got [4, 3]", "transposed")
+    fails(grid[None], grid, "values are right but the shape is not")
+    fails(np.roll(grid, 1), grid, "right values in the wrong places")
+    fails(3 * grid, grid, "3 × the expected answer everywhere")
+    fails(np.array(7 // 2), 3.5, "made of integers", "//")
+    odd = grid.copy()
+    odd[2, 1] = 99.0
+    fails(odd, grid, "largest error 89 at index [2, 1] (expected 10, got 99); 1 of 12 entries differ")
+
+
+def test_same_names_an_answer_that_changes_its_inputs_in_place_and_restores_them():
+    painting = np.linspace(0.0, 1.0, 12).reshape(1, 2, 2, 3)
+    original = painting.copy()
+
+    def answer():
+        xs = painting[0].reshape(-1, 3)
+        xs -= xs.mean(0)                           # a view: this changes the notebook's painting
+        return xs + 0.5
+
+    with pytest.raises(CheckError, match="changed its input in place"):
+        check.same("colour-matched painting", answer, original[0].reshape(-1, 3) - original[0].reshape(-1, 3).mean(0)
+                   + 0.5, inputs=(painting,))
+    assert np.array_equal(painting, original)      # restored for the cells after the check
+
+
+# --- 04 ratio_to_weights ---------------------------------------------------------------------
+
+
+def test_ratio_to_weights(capsys):
+    from nstutils.course.experiments import weights_for_ratio
+    from nstutils.vgg19 import output_shape
+
+    rows, columns, channels = output_shape("conv4_2", 192, 256)
+    right = lambda r, m, n: (2 * m * n * r, 1.0)  # noqa: E731
+    assert right(1e-3, rows * columns, channels) == weights_for_ratio(1e-3, (192, 256), "conv4_2")
+    _passes(capsys, check.ratio_to_weights, right, "ratio_to_weights")
+    _fails(check.ratio_to_weights, lambda r, m, n: (2 * m * n / r, 1.0), "α/β inverted")
+    _fails(check.ratio_to_weights, lambda r, m, n: (m * n * r, 1.0), "factor 2 is missing")
+    _fails(check.ratio_to_weights, lambda r, m, n: (1.0, 2 * m * n * r), "wrong order")
+    _fails(check.ratio_to_weights, lambda r, m, n: (2 * n * r, 1.0), "M (the number of positions) is missing")
+    _fails(check.ratio_to_weights, lambda r, m, n: (2 * m * n, 1 / r), "style_weight = 1.0")
+    _fails(check.ratio_to_weights, lambda r, m, n: 2 * m * n * r, "return a pair")
+
+
+# --- 06 gd_step and adam_first_step ----------------------------------------------------------
+
+
+def _gd(x, g, lr):
+    return np.clip(x - lr * g / np.mean(np.abs(g)), 0.0, 1.0)
+
+
+def test_gd_step(capsys):
+    _passes(capsys, check.gd_step, _gd, "gd_step")
+    _fails(check.gd_step, lambda x, g, lr: np.clip(x + lr * g / np.mean(np.abs(g)), 0, 1), "uphill")
+    _fails(check.gd_step, lambda x, g, lr: np.clip(x - lr * g, 0, 1), "not normalised")
+    _fails(check.gd_step, lambda x, g, lr: np.clip(x - lr * g / np.abs(g).max(), 0, 1), "not the largest")
+    _fails(check.gd_step, lambda x, g, lr: x - lr * g / np.mean(np.abs(g)), "clip")
+    _fails(check.gd_step, lambda x, g, lr: np.clip(x - lr * np.sign(g), 0, 1), "sign(g)")
+
+    def in_place(x, g, lr):
+        x -= lr * g / np.mean(np.abs(g))
+        return np.clip(x, 0.0, 1.0)
+
+    _fails(check.gd_step, in_place, "changed its input in place", "`xs -= ...`", "work on a copy")
+
+
+def _adam_first(x, g, learning_rate=0.02, beta_1=0.99, beta_2=0.999, epsilon=0.1, bias=(True, True), sign=1.0):
+    m, v = (1 - beta_1) * g, (1 - beta_2) * np.square(g)
+    m = m / (1 - beta_1) if bias[0] else m
+    v = v / (1 - beta_2) if bias[1] else v
+    if bias == (True, True):   # Keras' form: ε added to √v, the correction folded into the step size
+        m, v = (1 - beta_1) * g, (1 - beta_2) * np.square(g)
+        learning_rate = learning_rate * np.sqrt(1 - beta_2) / (1 - beta_1)
+    return np.clip(x - sign * learning_rate * m / (np.sqrt(v) + epsilon), 0.0, 1.0)
+
+
+def test_adam_first_step(capsys):
+    from nstutils.run import adam_update
+
+    x = np.random.default_rng(0).random((1, 3, 4, 3), np.float32)
+    g = np.random.default_rng(1).normal(size=x.shape).astype(np.float32) * 10
+    assert np.allclose(_adam_first(x, g), adam_update(x, g, np.zeros_like(x), np.zeros_like(x), 1), atol=1e-6)
+    _passes(capsys, check.adam_first_step, _adam_first, "adam_first_step")
+    _fails(check.adam_first_step, lambda x, g, lr=0.02: _adam_first(x, g, lr, bias=(False, False)),
+           "missing bias correction")
+    _fails(check.adam_first_step, lambda x, g, lr=0.02: _adam_first(x, g, lr, bias=(True, False)),
+           "bias correction of m only")
+    _fails(check.adam_first_step, lambda x, g, lr=0.02: _adam_first(x, g, lr, sign=-1.0), "uphill")
+
+    def paper(x, g, lr=0.02, b1=0.99, b2=0.999, eps=0.1):
+        m_hat, v_hat = g, np.square(g)
+        return np.clip(x - lr * m_hat / (np.sqrt(v_hat) + eps), 0.0, 1.0)
+
+    _fails(check.adam_first_step, paper, "paper's Algorithm 1")
+
+    def in_place(x, g, lr=0.02):
+        x -= lr * np.sqrt(0.001) / 0.01 * 0.01 * g / (np.sqrt(0.001 * g * g) + 0.1)
+        return np.clip(x, 0.0, 1.0)
+
+    _fails(check.adam_first_step, in_place, "changed its input in place")
+
+
+# --- 07 colour matching ----------------------------------------------------------------------
+
+
+def _power(cov, p):
+    values, vectors = np.linalg.eigh(cov)
+    return vectors @ np.diag(values ** p) @ vectors.T
+
+
+def _matched(painting, photo, in_place=False):
+    xs = painting[0].reshape(-1, 3)
+    xc = photo[0].reshape(-1, 3).astype(np.float64)
+    a = _power(np.cov(xc, rowvar=False), 0.5) @ _power(np.cov(xs, rowvar=False), -0.5)
+    if in_place:
+        xs -= xs.mean(0)                # the issue's mistake: a view of the caller's painting
+    else:
+        xs = xs - xs.mean(0)
+    return np.clip(xs @ a.T + xc.mean(0), 0, 1).reshape(painting[0].shape)
+
+
+def test_color_matching(capsys):
+    from nstutils.color import match_color
+
+    _passes(capsys, check.color_matching, _matched, "color_matching")
+    _passes(capsys, check.color_matching, match_color, "color_matching")
+    _passes(capsys, check.color_matching, lambda p, c: match_color(p, c)[None], "color_matching")
+    _fails(check.color_matching, lambda p, c: _matched(p, c, in_place=True), "changed its input in place",
+           "work on a copy")
+    _fails(check.color_matching, lambda p, c: match_color(c, p), "photo's shape")
+
+    def mean_only(painting, photo):
+        xs, xc = painting[0].reshape(-1, 3), photo[0].reshape(-1, 3)
+        return np.clip(xs - xs.mean(0) + xc.mean(0), 0, 1).reshape(painting[0].shape)
+
+    _fails(check.color_matching, mean_only, "mean colour only")
+
+
+# --- how a failing check shows ---------------------------------------------------------------
+
+
+def test_short_traceback_shows_the_learners_lines_and_the_message():
+    from nstutils.course.check.display import short_traceback
+
+    def broken(F, P):
+        return F.nonexistent_method()
+
+    with pytest.raises(CheckError) as info:
+        check.content_loss(broken)
+    lines = short_traceback(info.value)
+    assert lines[0] == "AttributeError in your code:"
+    assert any("return F.nonexistent_method()" in line for line in lines[1:-1])
+    assert not any("nstutils/course/check" in line for line in lines)
+    assert lines[-1].startswith("\x1b[31m✘ content_loss raised AttributeError")
+    with pytest.raises(CheckError) as info:
+        check.content_loss(lambda F, P: tf.reduce_sum(tf.square(F - P)))
+    assert short_traceback(info.value) == [f"\x1b[31m✘ {info.value}\x1b[0m"]
+
+
+def test_setup_outside_ipython_registers_nothing():
+    assert check.setup() is False
+
+
+def test_a_failing_check_fails_its_notebook_cell_and_shows_only_its_message(tmp_path):
+    """In a kernel (as nbval and nbgrader run notebooks) the cell still errors; its output is the short message."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import tensorflow as tf\nfrom nstutils.course import check\n"
+                                          "check.setup()"),
+                nbformat.v4.new_code_cell("check.content_loss(lambda F, P: tf.reduce_sum(tf.square(F - P)))"),
+                nbformat.v4.new_code_cell("def content_loss(F, P):\n    return F.oops()\n"
+                                          "check.content_loss(content_loss)")]
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    for index, phrase in ((1, "use tf.reduce_mean, not tf.reduce_sum"), (2, "content_loss raised AttributeError")):
+        errors = [o for o in nb.cells[index].outputs if o.output_type == "error"]
+        assert len(errors) == 1, nb.cells[index].outputs
+        assert errors[0].ename == "CheckError"
+        shown = "\n".join(errors[0].traceback)
+        assert phrase in shown and "core.py" not in shown and "runner.py" not in shown, shown
+        assert len(errors[0].traceback) <= 4, shown
+    assert "return F.oops()" in "\n".join(nb.cells[2].outputs[-1].traceback)
+    nb.cells = nb.cells[:2]
+    with pytest.raises(CellExecutionError, match="use tf.reduce_mean, not tf.reduce_sum") as info:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert info.value.ename == "CheckError"

@@ -1,8 +1,8 @@
 """Checks that teach: one-line tests for the course's "your turn" cells.
 
 Introduced in ``01_cnn_features``. Each your-turn cell asks you to write one piece of
-style transfer as a function; the cell after it calls the matching check with the
-function itself (no parentheses)::
+style transfer as a function; the cell after it calls the check of the same name with
+the function itself (no parentheses)::
 
     def gram_matrix(F):
         ...                       # your code
@@ -15,28 +15,45 @@ one, non-square maps) and compares it with the tested reference in :mod:`nstutil
 (:mod:`nstutils.losses`, :mod:`nstutils.vgg19`, ``tf.nn``). Convention:
 
 * on success it prints **one green line**, e.g. ``✔ gram_matrix: correct on 6 cases``;
-* on failure it raises :class:`CheckError` (an ``AssertionError``) whose message is a
-  one-paragraph diagnosis: which case failed, what was expected, and, when your result
-  matches a known mistake (sum instead of mean, kernel flipped, RGB instead of BGR, …),
-  what that mistake is and how to fix it;
+* on failure it raises :class:`CheckError` (an ``AssertionError``, so the cell fails for
+  nbgrader and nbval) whose message is a one-paragraph diagnosis: which case failed, what
+  was expected, and, when your result matches a known mistake (sum instead of mean, kernel
+  flipped, RGB instead of BGR, a missing bias correction, …), what it is and how to fix
+  it; in a notebook only that message shows (in red), with the lines of your own code
+  when it raised, not the check's internals (:func:`setup`);
+* your function gets copies of its inputs: changing them in place is named as a mistake;
+* a function whose result feeds a gradient (preprocessing, the losses, the Gram matrix)
+  must return a TensorFlow tensor the gradient flows through: a NumPy result is named
+  (the gradient would be lost);
 * a function that still raises ``NotImplementedError`` gives
   ``"<name> is not implemented yet"``; any other exception from your code is reported
-  with its type and message (its traceback is chained above the check's);
-* results may be TensorFlow tensors, numpy arrays or Python floats, compared with a
-  relative tolerance of 1e-4.
+  with its type and message.
 
 :data:`SIGNATURES` lists, for every check, the function it expects. The checking engine is
-:mod:`.core`; each notebook's checks live in their own module and are re-exported here, so
-``from nstutils.course import check; check.gram_matrix(gram_matrix)`` works.
+:mod:`.core` (with :mod:`.runner` and :mod:`.diagnose`); each notebook's checks live in their
+own module and are re-exported here, so ``from nstutils.course import check;
+check.gram_matrix(gram_matrix)`` works.
 """
 
 from __future__ import annotations
 
-from .cnn_features import convolution, max_pool, preprocess
+from .beyond import color_matching
+from .cnn_features import avg_pool, convolution, max_pool, preprocess
 from .content import content_loss, content_loss_layers
-from .core import SIGNATURES, CheckError, same, signature
-from .full_transfer import adam_step, total_loss, total_variation_loss, tv_l1_vs_l2
-from .gram_style import gram_matrix, gram_size_invariance, layer_style_loss, style_loss
-from .optimizers import scipy_objective
+from .core import CheckError, same
+from .display import setup, short_traceback
+from .full_transfer import adam_step, total_loss, total_variation_l2, total_variation_loss
+from .gram_style import gram_matrix, layer_style_loss, style_loss, tile
+from .optimizers import adam_first_step, gd_step, scipy_objective
+from .signatures import SIGNATURES, signature
+from .style_layers import ratio_to_weights
 
-__all__ = ["CheckError", "SIGNATURES", "signature", "same"] + [k for k in SIGNATURES if k != "same"]
+# The notebooks 03 and 05 still call these two names; they go once the notebooks call check.tile and
+# check.total_variation_l2 (not in SIGNATURES, so no new cell can use them).
+gram_size_invariance = tile
+tv_l1_vs_l2 = total_variation_l2
+
+__all__ = ["CheckError", "SIGNATURES", "signature", "same", "setup", "short_traceback"] + [
+    k for k in SIGNATURES if k != "same"]
+
+setup()

@@ -1,4 +1,4 @@
-"""Checks of ``01_cnn_features``: Caffe preprocessing, a convolution, max pooling."""
+"""Checks of ``01_cnn_features``: Caffe preprocessing, a convolution, max and average pooling."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import itertools
 
 import numpy as np
 
-from .core import Case, constant, load_tf, run_cases, seeded_rng
+from .core import Case, constant, load_tf, seeded_rng
+from .runner import run_cases
 
 
 def preprocess(fn) -> None:
     """Check ``preprocess(image) -> x``: Caffe preprocessing of ``[1, H, W, 3]`` images in [0, 1].
 
-    RGB -> BGR (reverse the last axis), ×255, minus :data:`nstutils.vgg19.CAFFE_MEAN_BGR`.
+    RGB -> BGR (reverse the last axis), ×255, minus :data:`nstutils.vgg19.CAFFE_MEAN_BGR`; the
+    result must be a tensor the gradient flows through (style transfer differentiates through it).
     """
     from nstutils.vgg19 import CAFFE_MEAN_BGR, preprocess as reference
 
@@ -47,8 +49,8 @@ def preprocess(fn) -> None:
             if subtract == "add":
                 parts.append("added the mean: subtract CAFFE_MEAN_BGR instead")
             variants.append(("; and ".join(parts) + ".", value))
-        cases.append(Case(label, (constant(image),), reference(image).numpy(), variants))
-    run_cases("preprocess", fn, cases, "preprocessed image")
+        cases.append(Case(label, (constant(image),), reference(image).numpy(), variants, reference=reference))
+    run_cases("preprocess", fn, cases, "preprocessed image", gradient_args=(0,))
 
 
 def _conv_reference(image, kernel) -> np.ndarray:
@@ -96,16 +98,56 @@ def convolution(fn) -> None:
     run_cases("convolution", fn, cases, "feature map")
 
 
+def _pool_variants(x: np.ndarray, op, expected: np.ndarray, kind: str):
+    """Known wrong poolings of ``x`` (windows in the wrong place, the wrong reduction)."""
+    h, w = x.shape
+    name = "largest" if kind == "max" else "mean"
+    shifted = np.pad(x, ((0, 1), (0, 1)), mode="edge")[1:, 1:]
+    stride_one = np.array([[op(x[i:i + 2, j:j + 2]) for j in range(w // 2)] for i in range(h // 2)])
+    return [(f"your windows run along the rows: x.reshape(H/2, W/2, 2, 2) (like x.reshape(-1, 4)) groups 4 "
+             f"neighbours of one row, not a 2×2 square of two rows and two columns; use x.reshape(H/2, 2, W/2, 2) and take the {name} over axes 1 "
+             f"and 3.", op(x.reshape(h // 2, w // 2, 2, 2), axis=(2, 3))),
+            ("wrong stride: window (i, j) covers rows 2i, 2i+1 and columns 2j, 2j+1 — you started it at (i, j), "
+             "so the windows overlap (stride 1); step by 2.", stride_one),
+            ("off by one: your windows start at row/column 1; the first 2×2 window starts at (0, 0) "
+             "(range(0, H, 2)).", op(shifted.reshape(h // 2, 2, w // 2, 2), axis=(1, 3))),
+            (f"you kept the top-left value of each window (x[::2, ::2]), not its {name}.", x[::2, ::2]),
+            (f"your output is transposed: rows run over the height, columns over the width.", expected.T)]
+
+
+def _pool_hints(h: int, w: int):
+    hints = [((h - 1, w - 1), f"stride 1: the 2×2 windows must not overlap, step by 2 (stride 2), which "
+                              f"gives [H/2, W/2] = [{h // 2}, {w // 2}]."),
+             ((h, w), f"the output must be half the size in each direction: [H/2, W/2] = [{h // 2}, {w // 2}]."),
+             ((h // 2 - 1, w // 2 - 1), "off by one: you lost the last window in each direction; loop over "
+                                        "range(0, H, 2) (H/2 windows), not range(1, H, 2) or range(0, H - 2, 2)"
+                                        + (" (or you pooled twice: one 2×2 window with stride 2)."
+                                           if (h // 4, w // 4) == (h // 2 - 1, w // 2 - 1) else ".")),
+             ((h // 4, w // 4), "you pooled twice (or used 4×4 windows): one 2×2 window with stride 2."),
+             ((h // 2, w // 2, 2), "you reduced each window over its rows only: reduce over axes 1 and 3 of "
+                                   "x.reshape(H/2, 2, W/2, 2)."),
+             ((h // 2, 2, w // 2), "you reduced each window over its columns only: reduce over axes 1 and 3."),
+             ((h, w // 2), "you pooled along the width only: windows are 2×2, pool along the height too."),
+             ((h // 2, w), "you pooled along the height only: windows are 2×2, pool along the width too."),
+             ((), "you reduced the whole map to one number: keep one value per 2×2 window.")]
+    if h != w:
+        hints.append(((w // 2, h // 2), "your output is transposed: rows run over the height H."))
+    return hints
+
+
+def _pool_inputs():
+    hand = np.array([[1, 2, 0, -1], [3, 4, -2, -3], [0, 0, 5, 1], [0, 9, 1, 1]], np.float32)
+    return [("a hand-worked 4×4 map", hand),
+            ("a random 6×8 map", seeded_rng(8).normal(size=(6, 8)).astype(np.float32)),
+            ("a random 2×2 map of negative numbers", -seeded_rng(9).random((2, 2), np.float32) - 0.1),
+            ("a random 8×4 map", seeded_rng(10).normal(size=(8, 4)).astype(np.float32))]
+
+
 def max_pool(fn) -> None:
     """Check ``max_pool(x) -> y``: 2×2 max pooling with stride 2 of a numpy ``[H, W]`` map (H, W even)."""
     tf = load_tf()
-    hand = np.array([[1, 2, 0, -1], [3, 4, -2, -3], [0, 0, 5, 1], [0, 9, 1, 1]], np.float32)
-    inputs = [("a hand-worked 4×4 map", hand),
-              ("a random 6×8 map", seeded_rng(8).normal(size=(6, 8)).astype(np.float32)),
-              ("a random 2×2 map of negative numbers", -seeded_rng(9).random((2, 2), np.float32) - 0.1),
-              ("a random 8×4 map", seeded_rng(10).normal(size=(8, 4)).astype(np.float32))]
     cases = []
-    for label, x in inputs:
+    for label, x in _pool_inputs():
         h, w = x.shape
         pooled = lambda op, x=x: op(x[None, :, :, None], 2, 2, "VALID")[0, :, :, 0].numpy()  # noqa: E731
         expected = pooled(tf.nn.max_pool2d)
@@ -113,14 +155,22 @@ def max_pool(fn) -> None:
         variants = [("you averaged each window: max pooling keeps the largest value of each 2×2 window.",
                      pooled(tf.nn.avg_pool2d)),
                     ("you took the minimum of each window: max pooling keeps the largest value.",
-                     windows.min(axis=(1, 3))),
-                    ("your output is transposed: rows run over the height, columns over the width.",
-                     expected.T)]
-        hints = [((h - 1, w - 1), f"stride 1: the 2×2 windows must not overlap, step by 2 (stride 2), which "
-                                  f"gives [H/2, W/2] = [{h // 2}, {w // 2}]."),
-                 ((h, w), f"the output must be half the size in each direction: [H/2, W/2] = [{h // 2}, {w // 2}]."),
-                 ((h // 4, w // 4), "you pooled twice (or used 4×4 windows): one 2×2 window with stride 2.")]
-        if h != w:
-            hints.append(((w // 2, h // 2), "your output is transposed: rows run over the height H."))
-        cases.append(Case(label, lambda x=x: (x.copy(),), expected, variants, hints))
+                     windows.min(axis=(1, 3)))] + _pool_variants(x, np.max, expected, "max")
+        cases.append(Case(label, (x,), expected, variants, _pool_hints(h, w)))
     run_cases("max_pool", fn, cases, "pooled map")
+
+
+def avg_pool(fn) -> None:
+    """Exercise check for ``avg_pool(x) -> y``: 2×2 average pooling with stride 2 of a numpy ``[H, W]`` map."""
+    tf = load_tf()
+    cases = []
+    for label, x in _pool_inputs():
+        h, w = x.shape
+        pooled = lambda op, x=x: op(x[None, :, :, None], 2, 2, "VALID")[0, :, :, 0].numpy()  # noqa: E731
+        expected = pooled(tf.nn.avg_pool2d)
+        variants = [("you took the largest value of each window: average pooling takes the mean of the 4 values.",
+                     pooled(tf.nn.max_pool2d)),
+                    ("you summed each window: divide by its 4 values (take the mean).", 4 * expected)
+                    ] + _pool_variants(x, np.mean, expected, "mean")
+        cases.append(Case(label, (x,), expected, variants, _pool_hints(h, w)))
+    run_cases("avg_pool", fn, cases, "pooled map")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Case, constant, key_hint, run_cases, seeded_rng
+from .core import Case, constant, key_hint, seeded_rng
+from .runner import run_cases
 
 
 def content_loss(fn) -> None:
-    """Check ``content_loss(F, P) -> scalar``: ``mean((F − P)²)`` of two ``[1, H, W, C]`` tensors."""
+    """Check ``content_loss(F, P) -> scalar``: ``mean((F − P)²)`` of two ``[1, H, W, C]`` tensors.
+
+    The result must be a tensor whose gradient reaches ``F`` (the image's features are optimised).
+    """
     from nstutils.losses import content_loss as reference
 
     hand_f = np.array([[[[1.0, 2.0], [0.0, 1.0]]]], np.float32)           # [1, 1, 2, 2]
@@ -41,8 +45,9 @@ def content_loss(fn) -> None:
                      np.mean(d) ** 2)]
         hints = [(f.shape, "you returned the squared differences entry by entry: average them all into one "
                            "number with tf.reduce_mean.")]
-        cases.append(Case(label, (constant(f), constant(p)), reference(f, p).numpy(), variants, hints))
-    run_cases("content_loss", fn, cases, "loss")
+        cases.append(Case(label, (constant(f), constant(p)), reference(f, p).numpy(), variants, hints,
+                          reference=reference))
+    run_cases("content_loss", fn, cases, "loss", gradient_args=(0,))
 
 
 def content_loss_layers(fn) -> None:
@@ -75,4 +80,4 @@ def content_loss_layers(fn) -> None:
         cases.append(Case(label, lambda f=f, p=p: ({k: constant(v) for k, v in f.items()},
                                                     {k: constant(v) for k, v in p.items()}),
                            reference(f, p).numpy(), variants))
-    run_cases("content_loss_layers", fn, cases, "loss", hint=key_hint)
+    run_cases("content_loss_layers", fn, cases, "loss", hint=key_hint, gradient_args=(0,))

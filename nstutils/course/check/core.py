@@ -2,71 +2,38 @@
 cases, compare with the reference, name the likely mistake.
 
 A notebook's checks (one module per notebook) build :class:`Case` objects and hand
-them to :func:`run_cases`; :func:`same` checks a single answer.
+them to :func:`run_cases`; :func:`same` checks a single answer. Every call of the
+learner's function gets fresh copies of its inputs, compared afterwards, so a function
+that changes its input in place is named; a function whose result feeds a gradient is run
+under ``tf.GradientTape`` and must return a tensor the gradient flows through.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 import numpy as np
 
 from nstutils.errors import NSTError
 
+from .diagnose import describe_difference, shape_text, summarize
+
 GREEN = "\x1b[32m"
 RESET = "\x1b[0m"
 RTOL = 1e-4
 
-#: check name -> the signature and meaning of the learner's function it expects.
-SIGNATURES: Dict[str, str] = {
-    "preprocess": "preprocess(image) -> x: image [1, H, W, 3] float tensor in [0, 1] (RGB); x = BGR, ×255, "
-                  "minus CAFFE_MEAN_BGR, same shape",
-    "convolution": "convolution(image, kernel) -> out: numpy image [H, W], kernel [kh, kw]; 'valid' 2-D "
-                   "cross-correlation (what tf.nn.conv2d computes), out [H-kh+1, W-kw+1]",
-    "max_pool": "max_pool(x) -> y: numpy x [H, W] (H, W even); 2×2 max pooling with stride 2, y [H/2, W/2]",
-    "content_loss": "content_loss(F, P) -> scalar: F, P tensors [1, H, W, C]; mean((F - P)²)",
-    "gram_matrix": "gram_matrix(F) -> G: F tensor [B, H, W, C]; G [B, C, C] = FᵀF / (H·W)",
-    "layer_style_loss": "layer_style_loss(F, A) -> scalar: F tensor [1, H, W, C], A Gram tensor [1, C, C]; "
-                        "mean((gram(F) - A)²)",
-    "style_loss": "style_loss(features, target_grams, layer_weights) -> scalar: dicts layer -> F [1, H, W, C], "
-                  "layer -> A [1, C, C], layer -> w_l; Σ_l w_l·mean((gram(F_l) - A_l)²)",
-    "total_variation_loss": "total_variation_loss(image) -> scalar: image tensor [1, H, W, 3]; Σ|dx| + Σ|dy| "
-                            "(= tf.image.total_variation)",
-    "total_loss": "total_loss(content, style, tv, content_weight, style_weight, tv_weight) -> scalar: "
-                  "content_weight·content + style_weight·style + tv_weight·tv (numbers or scalar tensors)",
-    "adam_step": "adam_step(image, loss_fn, optimizer) -> loss before the step: image tf.Variable [1, H, W, 3], "
-                 "loss_fn(image) -> scalar tensor, optimizer a tf.keras.optimizers.Adam; GradientTape, "
-                 "optimizer.apply_gradients, then image.assign(tf.clip_by_value(image, 0, 1))",
-    "scipy_objective": "scipy_objective(x, value_and_grad, shape) -> (loss float, gradient float64 1-D): x float64 "
-                       "1-D numpy, value_and_grad(image [1, H, W, 3] float32) -> (loss tensor, grad tensor), "
-                       "shape = (1, H, W, 3); for scipy.optimize.minimize(..., method='L-BFGS-B', jac=True)",
-    "gram_size_invariance": "tile(F, k) -> bigger: F tensor [B, H, W, C], k ≥ 1; k×k copies of F side by side, "
-                            "[B, k·H, k·W, C] (as tf.tile); the check shows gram(tile(F, k)) == gram(F)",
-    "tv_l1_vs_l2": "total_variation_l2(image) -> scalar: image tensor [1, H, W, 3]; Σdx² + Σdy² (squared "
-                   "differences instead of absolute ones)",
-    "content_loss_layers": "content_loss_layers(features, targets) -> scalar: dicts layer -> [1, H, W, C]; "
-                           "mean over layers of mean((F_l - P_l)²)",
-    "same": "same(name, value, reference): value a number/array, or a function of no arguments returning one",
-}
+IN_PLACE = ("your function changed its input in place (e.g. `xs -= ...` or `x[...] = ...` on an argument); work "
+            "on a copy (`xs = xs - ...`, or `x = x.copy()` first): the caller's array must stay as it was.")
 
 
 class CheckError(NSTError, AssertionError):
     """A check found a mistake; the message says which and how to fix it."""
 
 
-def signature(name: str) -> str:
-    """The learner's function that ``check.<name>`` expects (from :data:`SIGNATURES`)."""
-    return SIGNATURES[name]
-
-
 def load_tf():
     import tensorflow as tf
 
     return tf
-
-
-def shape_text(shape) -> str:
-    return "[" + ", ".join(str(int(s)) for s in shape) + "]"
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
@@ -84,10 +51,23 @@ def require_callable(name: str, fn) -> None:
                          f"parentheses after {name}; it got a {type(fn).__name__}.")
 
 
+def _arrays(value) -> List[np.ndarray]:
+    """The numpy arrays inside an argument (itself, or the values of a dict, list or tuple)."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [a for item in value for a in _arrays(item)]
+    return []
+
+
 def call_learner(name: str, fn, label: str, *args, hint: Callable[[BaseException], str] | None = None):
-    """Call the learner's function, turning its exceptions into diagnoses."""
+    """Call the learner's function, turning its exceptions into diagnoses and naming in-place changes."""
+    arrays = _arrays(list(args))
+    before = [a.copy() for a in arrays]
     try:
-        return fn(*args)
+        result = fn(*args)
     except NotImplementedError:
         raise CheckError(f"{name} is not implemented yet: replace the line `raise NotImplementedError(...)` in "
                          f"its cell by your code, run that cell, then run this check again.") from None
@@ -96,8 +76,11 @@ def call_learner(name: str, fn, label: str, *args, hint: Callable[[BaseException
     except Exception as exc:  # the learner's bug: report it, never swallow it
         extra = hint(exc) if hint else ""
         raise CheckError(f"{name} raised {type(exc).__name__} on {label}: {first_line(exc)}. "
-                         f"{extra + ' ' if extra else ''}The traceback above shows the line of your code "
-                         f"where it happened.") from exc
+                         f"{extra + ' ' if extra else ''}The lines above show where in your code it "
+                         f"happened.") from exc
+    if any(a.shape != b.shape or not np.array_equal(a, b, equal_nan=True) for a, b in zip(arrays, before)):
+        raise CheckError(f"{name}: on {label} {IN_PLACE}")
+    return result
 
 
 def as_array(name: str, value, label: str) -> np.ndarray:
@@ -107,11 +90,12 @@ def as_array(name: str, value, label: str) -> np.ndarray:
     if isinstance(value, (tuple, list, dict, str)) and not _is_numeric_sequence(value):
         raise CheckError(f"{name} returned a {type(value).__name__} on {label}; expected a tensor, an array "
                          f"or a number.")
+    array = None
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        value = value.numpy()
     try:
-        if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
-            value = value.numpy()
         array = np.asarray(value)
-    except Exception:  # the learner's object cannot become an array
+    except (TypeError, ValueError):  # the learner's object cannot become an array
         array = None
     if array is None or array.dtype.kind not in "fiub":
         raise CheckError(f"{name} returned {type(value).__name__} on {label}, which is not a tensor, an "
@@ -122,29 +106,34 @@ def as_array(name: str, value, label: str) -> np.ndarray:
 def _is_numeric_sequence(value) -> bool:
     try:
         return isinstance(value, (tuple, list)) and np.asarray(value).dtype.kind in "fiub"
-    except Exception:
+    except (TypeError, ValueError):
         return False
 
 
-def close_to(a: np.ndarray, b: np.ndarray, rtol: float = RTOL) -> bool:
+def close_to(a: np.ndarray, b: np.ndarray, rtol: float = RTOL, atol: float = 0.0) -> bool:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         return False
     scale = max(1.0, float(np.abs(b).max())) if b.size else 1.0
-    return bool(np.allclose(a, b, rtol=rtol, atol=1e-6 * scale))
+    return bool(np.allclose(a, b, rtol=rtol, atol=max(atol, 1e-6 * scale)))
 
 
-def summarize(array: np.ndarray) -> str:
-    if array.size == 1:
-        return f"{float(array.reshape(())):.6g}"
-    with np.printoptions(precision=4, suppress=True, threshold=12, edgeitems=2):
-        return " ".join(str(array).split())
+def _copied(value):
+    """``value`` with its numpy arrays copied (dicts and lists rebuilt), tensors shared (they are immutable)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 class Case:
     """One input for the learner's function with the reference result and known mistakes."""
 
-    def __init__(self, label: str, args: Sequence[Any], expected, variants=(), shape_hints=()):
+    def __init__(self, label: str, args: Sequence[Any], expected, variants=(), shape_hints=(),
+                 reference: Callable | None = None):
         self.label = label
         self.args = args                      # a callable returning fresh arguments, or a tuple
         self.expected = np.asarray(expected, np.float64)
@@ -152,12 +141,34 @@ class Case:
         self.variants: List[Tuple[str, Any]] = list(variants)
         # (shape tuple or predicate on the shape, message)
         self.shape_hints: List[Tuple[Any, str]] = list(shape_hints)
+        self.reference = reference            # the reference function, to compare gradients
 
     def fresh_args(self):
-        return self.args() if callable(self.args) else self.args
+        args = self.args() if callable(self.args) else self.args
+        return tuple(_copied(a) for a in args)
 
 
-def verdict(name: str, case: Case, got: np.ndarray, what: str = "result") -> None:
+def _shape_verdict(name: str, case: Case, got: np.ndarray, what: str) -> None:
+    expected = case.expected
+    for shape, message in case.shape_hints:
+        if (shape(got.shape) if callable(shape) else tuple(got.shape) == tuple(shape)):
+            raise CheckError(f"{name}: on {case.label} expected shape {shape_text(expected.shape)}, got "
+                             f"{shape_text(got.shape)} — {message}")
+    for message, value in case.variants:
+        if value is not None and close_to(got, value, 1e-3):
+            raise CheckError(f"{name}: on {case.label} expected shape {shape_text(expected.shape)}, got "
+                             f"{shape_text(got.shape)} — {message}")
+    if expected.ndim == 0:
+        raise CheckError(f"{name}: on {case.label} expected a single number (a scalar), got an array of "
+                         f"shape {shape_text(got.shape)} — reduce over all entries (tf.reduce_mean or "
+                         f"tf.reduce_sum without an axis).")
+    detail = describe_difference(expected, got, what)
+    raise CheckError(f"{name}: on {case.label} expected a {what} of shape {shape_text(expected.shape)}, got "
+                     f"{shape_text(got.shape)}{' — ' + detail if detail else '.'}")
+
+
+def verdict(name: str, case: Case, got: np.ndarray, what: str = "result", rtol: float = RTOL,
+            atol: float = 0.0) -> None:
     """Raise a CheckError explaining how ``got`` differs from ``case.expected`` (return if equal)."""
     expected = case.expected
     if got.size and not np.all(np.isfinite(got)):
@@ -167,46 +178,14 @@ def verdict(name: str, case: Case, got: np.ndarray, what: str = "result") -> Non
     if expected.ndim == 0 and got.size == 1:
         got = got.reshape(())
     if got.shape != expected.shape:
-        for shape, message in case.shape_hints:
-            if (shape(got.shape) if callable(shape) else tuple(got.shape) == tuple(shape)):
-                raise CheckError(f"{name}: on {case.label} expected shape {shape_text(expected.shape)}, got "
-                                 f"{shape_text(got.shape)} — {message}")
-        for message, value in case.variants:
-            if value is not None and close_to(got, value, 1e-3):
-                raise CheckError(f"{name}: on {case.label} expected shape {shape_text(expected.shape)}, got "
-                                 f"{shape_text(got.shape)} — {message}")
-        if expected.ndim == 0:
-            raise CheckError(f"{name}: on {case.label} expected a single number (a scalar), got an array of "
-                             f"shape {shape_text(got.shape)} — reduce over all entries (tf.reduce_mean or "
-                             f"tf.reduce_sum without an axis).")
-        raise CheckError(f"{name}: on {case.label} expected a {what} of shape {shape_text(expected.shape)}, got "
-                         f"{shape_text(got.shape)}.")
-    if close_to(got, expected):
+        _shape_verdict(name, case, got, what)
+    if close_to(got, expected, rtol, atol):
         return
     for message, value in case.variants:
-        if value is not None and np.shape(value) == got.shape and close_to(got, value, 1e-3):
+        if value is not None and np.shape(value) == got.shape and close_to(got, value, max(rtol, 1e-3)):
             raise CheckError(f"{name}: wrong {what} on {case.label} (expected {summarize(expected)}, got "
                              f"{summarize(got)}) — {message}")
-    hint = ""
-    mask = np.abs(expected) > 1e-8 * max(1.0, float(np.abs(expected).max()))
-    if mask.any() and np.all(np.abs(got[~mask]) <= 1e-6 * max(1.0, float(np.abs(expected).max()))):
-        ratios = got[mask] / expected[mask]
-        if expected.size > 1 and np.allclose(ratios, ratios.flat[0], rtol=1e-3) and abs(ratios.flat[0] - 1) > 1e-3:
-            hint = (f" Your {what} is {ratios.flat[0]:.6g} × the expected one everywhere: a scale factor "
-                    f"(normalisation) is off.")
-        elif expected.size == 1:
-            hint = f" Yours is {float(ratios.flat[0]):.6g} × the expected value."
-    raise CheckError(f"{name}: wrong {what} on {case.label}: expected {summarize(expected)}, got "
-                     f"{summarize(got)} (largest difference {float(np.abs(got - expected).max()):.3g}).{hint}")
-
-
-def run_cases(name: str, fn, cases: Sequence[Case], what: str = "result",
-         hint: Callable[[BaseException], str] | None = None, note: str = "") -> None:
-    require_callable(name, fn)
-    for case in cases:
-        result = call_learner(name, fn, case.label, *case.fresh_args(), hint=hint)
-        verdict(name, case, as_array(name, result, case.label), what)
-    report_ok(name, len(cases), note)
+    raise CheckError(f"{name}: wrong {what} on {case.label}: {describe_difference(expected, got, what)}")
 
 
 def seeded_rng(seed: int) -> np.random.Generator:
@@ -223,27 +202,39 @@ def key_hint(exc: BaseException) -> str:
     return ""
 
 
-# ---------------------------------------------------------------------------------------------
-# numbers
-
-
-def same(name: str, value, reference, rtol: float = RTOL, atol: float = 0.0) -> None:
+def same(name: str, value, reference, rtol: float = RTOL, atol: float = 0.0, inputs: Sequence[Any] = ()) -> None:
     """Check that an exercise's answer ``value`` equals ``reference`` (numbers or arrays).
 
     ``value`` may also be a function of no arguments that returns the answer (so an
     unanswered exercise, still raising ``NotImplementedError``, reports "not implemented
-    yet").
+    yet"). A wrong answer gets a diagnosis when it matches a common slip (sign, a factor 2,
+    the reciprocal, off by one, transposed, rounded) and otherwise its largest error and where.
+    ``inputs`` are the arrays the answer reads (e.g. ``inputs=(painting, photo)``): changing
+    one of them in place is named as the mistake.
     """
+    arrays = _arrays(list(inputs))
+    before = [a.copy() for a in arrays]
     if callable(value):
         value = call_learner(name, value, "your answer")
+    if any(not np.array_equal(a, b, equal_nan=True) for a, b in zip(arrays, before)):
+        for a, b in zip(arrays, before):
+            a[...] = b                        # put the notebook's data back, so later cells still see it
+        raise CheckError(f"{name}: {IN_PLACE}")
+    raw_kind = np.asarray(value.numpy() if hasattr(value, "numpy") else value).dtype.kind \
+        if not isinstance(value, (str, dict)) and value is not None else ""
     got = as_array(name, value, "your answer")
     expected = np.asarray(reference.numpy() if hasattr(reference, "numpy") else reference, np.float64)
     if expected.ndim == 0 and got.size == 1:
         got = got.reshape(())
     if got.shape != expected.shape:
-        raise CheckError(f"{name}: expected shape {shape_text(expected.shape)}, got {shape_text(got.shape)}.")
+        detail = describe_difference(expected, got, "answer", rtol, atol)
+        raise CheckError(f"{name}: expected shape {shape_text(expected.shape)}, got {shape_text(got.shape)}"
+                         f"{' — ' + detail if detail else '.'}")
     if not np.all(np.isfinite(got)):
         raise CheckError(f"{name}: your answer is NaN or infinite ({summarize(got)}).")
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
-        raise CheckError(f"{name}: expected {summarize(expected)}, got {summarize(got)}.")
+        rounded = raw_kind in "iub" and not np.allclose(expected, np.round(expected))
+        extra = (" Your answer is made of integers but the expected one is not: use / rather than //, and do not "
+                 "round or convert with int()." if rounded else "")
+        raise CheckError(f"{name}: {describe_difference(expected, got, 'answer', rtol, atol)}{extra}")
     print(f"{GREEN}✔ {name}: correct{RESET}")

@@ -7,7 +7,9 @@ import itertools
 import numpy as np
 
 from .core import (Case, CheckError, as_array, call_learner, close_to, constant, load_tf, report_ok, require_callable,
-                   run_cases, seeded_rng, shape_text)
+                   seeded_rng)
+from .diagnose import shape_text
+from .runner import LOST, run_cases
 
 
 def _tv_parts(image: np.ndarray):
@@ -48,11 +50,11 @@ def total_variation_loss(fn) -> None:
                      np.sqrt(np.sum(dx ** 2) + np.sum(dy ** 2)))]
         hints = [((3,), "you returned one value per channel: sum over the channels too."),
                  ((1, 3), "you returned one value per channel: sum over the channels too.")]
-        cases.append(Case(label, (constant(image),), reference(image).numpy(), variants, hints))
-    run_cases("total_variation_loss", fn, cases, "loss")
+        cases.append(Case(label, (constant(image),), reference(image).numpy(), variants, hints, reference=reference))
+    run_cases("total_variation_loss", fn, cases, "loss", gradient_args=(0,))
 
 
-def tv_l1_vs_l2(fn) -> None:
+def total_variation_l2(fn) -> None:
     """Exercise check for ``total_variation_l2(image) -> scalar``: ``Σdx² + Σdy²``.
 
     The squared (L2) total variation of a ``[1, H, W, 3]`` image, to compare with the
@@ -76,15 +78,17 @@ def tv_l1_vs_l2(fn) -> None:
                     ("no square root: the L2 total variation here is Σdx² + Σdy².",
                      np.sqrt(np.sum(dx ** 2) + np.sum(dy ** 2))),
                     ("square each difference, not the sums.", np.sum(dx) ** 2 + np.sum(dy) ** 2)]
-        cases.append(Case(label, (constant(image),), reference(image, "l2").numpy(), variants))
-    run_cases("tv_l1_vs_l2", fn, cases, "loss")
+        cases.append(Case(label, (constant(image),), reference(image, "l2").numpy(), variants,
+                          reference=lambda im: reference(im, "l2")))
+    run_cases("total_variation_l2", fn, cases, "loss", gradient_args=(0,))
 
 
 def total_loss(fn) -> None:
     """Check ``total_loss(content, style, tv, content_weight, style_weight, tv_weight) -> scalar``.
 
     The three loss values (numbers or scalar tensors) weighted and added:
-    ``content_weight·content + style_weight·style + tv_weight·tv``.
+    ``content_weight·content + style_weight·style + tv_weight·tv``; with tensor losses the
+    result must be a tensor whose gradient reaches all three.
     """
     tf = load_tf()
     inputs = [((2e-3, 3e3, 0.5), (1e4, 1e-2, 30.0), "floats"),
@@ -113,7 +117,7 @@ def total_loss(fn) -> None:
         label = (f"content={losses[0]:g}, style={losses[1]:g}, tv={losses[2]:g} ({kind}) with weights "
                  f"{weights[0]:g}, {weights[1]:g}, {weights[2]:g}")
         cases.append(Case(label, args, expected, variants))
-    run_cases("total_loss", fn, cases, "total loss")
+    run_cases("total_loss", fn, cases, "total loss", gradient_args=(0, 1, 2))
 
 
 def _quadratic_problem(seed: int):
@@ -158,12 +162,24 @@ def adam_step(fn) -> None:
         opt_ref.apply_gradients([(tape.gradient(ref_loss, ref), ref)])
         unclipped = ref.numpy().copy()
         ref.assign(tf.clip_by_value(ref, 0.0, 1.0))
-        returned = call_learner(name, fn, label, mine, loss_fn, opt_mine)
+        returned = call_learner(name, fn, label, mine, loss_fn, opt_mine, hint=_adam_hint)
         if not isinstance(mine, tf.Variable):  # pragma: no cover - the learner cannot rebind our variable
             raise CheckError(f"{name}: the image must stay a tf.Variable")
         _adam_image_verdict(name, label, mine.numpy(), before, unclipped, ref.numpy())
         _adam_loss_verdict(name, label, returned, float(ref_loss), float(loss_fn(ref)))
     report_ok(name, steps, " (Adam steps)")
+
+
+def _adam_hint(exc: BaseException) -> str:
+    text = str(exc)
+    if "No gradients provided" in text or "NoneType" in text or "None values not supported" in text:
+        return ("The gradient was None: the loss was computed outside the tape's sight (loss_fn(image.numpy()), "
+                "a numpy copy of the image, or the loss computed outside `with tf.GradientTape() as tape:`) — "
+                + LOST)
+    if "has no attribute 'assign'" in text or "does not support item assignment" in text:
+        return ("The image must stay the tf.Variable you were given: update it with optimizer.apply_gradients and "
+                "image.assign(...), never replace it by a numpy array.")
+    return ""
 
 
 def _adam_image_verdict(name: str, label: str, got, before, unclipped, expected) -> None:

@@ -1,11 +1,13 @@
-"""Checks of ``03_gram_style``: the Gram matrix, its size invariance, the style loss."""
+"""Checks of ``03_gram_style``: the Gram matrix, ``tile`` (its size invariance), the style loss."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .core import (Case, CheckError, as_array, call_learner, close_to, constant, key_hint, load_tf, report_ok,
-                   require_callable, run_cases, seeded_rng, shape_text, verdict)
+                   require_callable, seeded_rng, verdict)
+from .diagnose import shape_text
+from .runner import gradient_verdict, run_cases, run_taped
 
 
 def _np_gram(f: np.ndarray, divide: float | None = None) -> np.ndarray:
@@ -52,29 +54,36 @@ def gram_matrix(fn) -> None:
                           f"matrix compares channels: Fᵀ F gives [B, C, C]."),
                  ((c, c), f"keep the batch dimension: one Gram matrix per image, [B, C, C] = [{b}, {c}, {c}]; "
                           f"reshape to [B, H·W, C], not [-1, C].")]
-        cases.append(Case(label, (constant(f),), expected, variants, hints))
+        cases.append(Case(label, (constant(f),), expected, variants, hints, reference=reference))
 
     require_callable("gram_matrix", fn)
+    taped = []
     for case in cases:
-        got = as_array("gram_matrix", call_learner("gram_matrix", fn, case.label, *case.fresh_args()), case.label)
+        result, grads = run_taped(lambda F, c=case: call_learner("gram_matrix", fn, c.label, F), case.fresh_args(),
+                                  (0,))
+        got = as_array("gram_matrix", result, case.label)
         if (got.ndim == 3 and got.shape[1] == got.shape[2] and np.all(np.isfinite(got))
                 and not close_to(got, np.swapaxes(got, 1, 2), 1e-3)):
             raise CheckError(f"gram_matrix: on {case.label} your matrix is not symmetric, but G[i, j] and G[j, i] "
                              f"both average channel i times channel j: compute Fᵀ F from one reshaped F "
                              f"([B, H·W, C]) and its own transpose.")
         verdict("gram_matrix", case, got, "Gram matrix")
+        taped.append((case, result, grads))
+    for case, result, grads in taped:        # values first: a wrong formula is named by its values
+        gradient_verdict("gram_matrix", case, result, grads, fn)
     report_ok("gram_matrix", len(cases))
 
 
-def gram_size_invariance(fn) -> None:
+def tile(fn) -> None:
     """Exercise check for ``tile(F, k) -> bigger``: ``k×k`` copies of ``F`` side by side.
 
     ``F`` is a ``[B, H, W, C]`` tensor; the result is ``[B, k·H, k·W, C]`` (what
     ``tf.tile(F, [1, k, k, 1])`` gives). The check then shows, with the reference
     ``gram_matrix``, that the bigger texture has exactly the same Gram matrix: it is an
-    average over positions, so it does not depend on the image size.
+    average over positions, so it does not depend on the image size. The check compares the
+    result itself with the copies, not only its Gram matrix (which many wrong answers share:
+    ``tf.repeat`` of every position, copies in another order).
     """
-    from nstutils.losses import gram_matrix as reference
 
     tf = load_tf()
     require_callable("tile", fn)
@@ -97,17 +106,26 @@ def gram_size_invariance(fn) -> None:
             raise CheckError(f"tile: on {label} expected shape {shape_text(tiled.shape)}, got "
                              f"{shape_text(got.shape)} — "
                              f"{hint}")
-        if not (close_to(got, tiled) or close_to(got, repeated)):
-            g_got, g_ref = _np_gram(got), reference(f).numpy()
-            extra = ("" if close_to(g_got, g_ref, 1e-3) else
-                     " Its Gram matrix differs from F's too: a bigger copy of a texture must contain only "
-                     "copies of F's positions (no zeros or new values).")
-            raise CheckError(f"tile: on {label} the result is not k×k copies of F (tf.tile(F, [1, k, k, 1])).{extra}")
-        if not close_to(reference(got).numpy(), reference(f).numpy(), 1e-4):
-            raise CheckError("tile: unexpected: the Gram matrices differ")  # pragma: no cover
+        if not close_to(got, tiled):
+            raise CheckError(f"tile: on {label} the result is not k×k copies of F side by side "
+                             f"(tf.tile(F, [1, k, k, 1])) — {_tile_mistake(f, k, got, repeated)}")
         count += 1
-    report_ok("gram_size_invariance", count,
+    report_ok("tile", count,
               ": gram_matrix(tile(F, k)) == gram_matrix(F), the Gram matrix ignores size")
+
+
+def _tile_mistake(f: np.ndarray, k: int, got: np.ndarray, repeated: np.ndarray) -> str:
+    """Name how ``got`` (of the right shape) differs from k×k copies of ``f``."""
+    from nstutils.losses import gram_matrix as reference
+
+    if close_to(got, repeated):
+        return ("you repeated every position k×k times (tf.repeat / np.repeat, a zoom): tiling puts whole copies "
+                "of F next to each other, tf.tile(F, [1, k, k, 1]) or tf.concat of k copies along each axis.")
+    if close_to(reference(got.astype(np.float32)).numpy(), reference(f).numpy(), 1e-3):
+        return ("it has the same Gram matrix as F but is not made of copies of F side by side (positions "
+                "shuffled, flipped or interleaved): use tf.tile(F, [1, k, k, 1]).")
+    return ("its Gram matrix differs from F's too: a bigger copy of a texture must contain only copies of F's "
+            "positions (no zeros, no new or rescaled values).")
 
 
 def layer_style_loss(fn) -> None:
@@ -153,8 +171,9 @@ def layer_style_loss(fn) -> None:
         hints = [((1, n, n), "you returned the squared differences entry by entry: average them with "
                              "tf.reduce_mean."),
                  (tuple(shape), "you subtracted A from the feature maps: compute gram_matrix(F) first.")]
-        cases.append(Case(label, (constant(f), constant(a)), reference(f, a).numpy(), variants, hints))
-    run_cases("layer_style_loss", fn, cases, "loss", hint=_broadcast_hint)
+        cases.append(Case(label, (constant(f), constant(a)), reference(f, a).numpy(), variants, hints,
+                          reference=reference))
+    run_cases("layer_style_loss", fn, cases, "loss", hint=_broadcast_hint, gradient_args=(0,))
 
 
 def _broadcast_hint(exc: BaseException) -> str:
@@ -213,4 +232,4 @@ def style_loss(fn) -> None:
         cases.append(Case(label, lambda f=f, a=a, w=w: ({k: constant(v) for k, v in f.items()},
                                                          {k: constant(v) for k, v in a.items()}, dict(w)),
                            expected, variants))
-    run_cases("style_loss", fn, cases, "loss", hint=key_hint)
+    run_cases("style_loss", fn, cases, "loss", hint=key_hint, gradient_args=(0,))

@@ -1,4 +1,4 @@
-"""Checks of ``06_optimizers``: the bridge from a TensorFlow loss to ``scipy.optimize``."""
+"""Checks of ``06_optimizers``: the bridge to ``scipy.optimize``, a gradient-descent step, Adam's first step."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Tuple
 
 import numpy as np
 
-from .core import CheckError, call_learner, close_to, load_tf, report_ok, require_callable, seeded_rng, shape_text
+from .core import Case, CheckError, call_learner, close_to, load_tf, report_ok, require_callable, seeded_rng
+from .diagnose import shape_text
+from .runner import run_cases
 
 
 def value_and_grad_for(shape, seed: int):
@@ -120,3 +122,90 @@ def _scipy_values(name: str, label: str, value: float, got_grad: np.ndarray, ref
                          f"itself, scipy minimises.")
     raise CheckError(f"{name}: on {label} the gradient differs from value_and_grad's (largest "
                      f"difference {float(np.abs(got_grad - ref_grad).max()):.3g}).")
+
+
+def _step_inputs(seed: int, shape=(1, 4, 5, 3), scale: float = 1e3):
+    rng = seeded_rng(seed)
+    x = rng.uniform(0.0, 1.0, shape).astype(np.float32)
+    x[0, 0, 0], x[0, 0, 1] = 0.001, 0.999                 # near the bounds: clipping matters
+    g = (rng.normal(size=shape) * scale).astype(np.float32)
+    g[0, 0, 0], g[0, 0, 1] = scale, -scale                # pushes them out of [0, 1]
+    return x, g
+
+
+def gd_step(fn) -> None:
+    """Check ``gd_step(x, g, learning_rate) -> new image``: one step of normalised gradient descent.
+
+    ``clip(x − learning_rate · g / mean(|g|), 0, 1)`` on numpy ``[1, H, W, 3]`` arrays
+    (``06_optimizers``): dividing by the mean absolute gradient makes ``learning_rate`` a
+    step in pixel units whatever the loss scale. ``x`` and ``g`` must be left unchanged.
+    """
+    cases = []
+    for seed, lr, scale in ((120, 0.005, 1e3), (121, 0.1, 2.0), (122, 0.02, 1e-2)):
+        x, g = _step_inputs(seed, scale=scale)
+        x64, g64 = x.astype(np.float64), g.astype(np.float64)
+        s = np.mean(np.abs(g64))
+        step = lambda d: np.clip(x64 - d, 0.0, 1.0)  # noqa: E731
+        variants = [("the step goes uphill (sign flipped): subtract the gradient, x − η·g/mean(|g|).",
+                     step(-lr * g64 / s)),
+                    ("not normalised: divide the gradient by its mean absolute value, mean(|g|), so the step is "
+                     "η in pixel units whatever the loss scale.", step(lr * g64)),
+                    ("normalise by the mean absolute value mean(|g|), not the largest |g|.",
+                     step(lr * g64 / np.max(np.abs(g64)))),
+                    ("normalise by the mean absolute value mean(|g|), not the norm of g.",
+                     step(lr * g64 / np.linalg.norm(g64))),
+                    ("normalise by mean(|g|), not mean(g): without the absolute value the signs cancel.",
+                     step(lr * g64 / np.mean(g64))),
+                    ("normalise by the mean absolute value mean(|g|), not the standard deviation.",
+                     step(lr * g64 / np.std(g64))),
+                    ("you moved every pixel by ±η (sign(g)): divide g by mean(|g|) instead, so pixels with larger "
+                     "gradients move more.", step(lr * np.sign(g64))),
+                    ("you multiplied by mean(|g|): divide by it.", step(lr * g64 * s)),
+                    ("clip the new image to [0, 1] (np.clip(..., 0.0, 1.0)).", x64 - lr * g64 / s)]
+        label = f"a [1, 4, 5, 3] image with learning_rate {lr:g} and gradients of size ~{scale:g}"
+        cases.append(Case(label, (x, g, lr), step(lr * g64 / s), variants))
+    run_cases("gd_step", fn, cases, "image after the step")
+
+
+def _adam_variants(x, g, lr, b1, b2, eps):
+    step = lambda d: np.clip(x - d, 0.0, 1.0)  # noqa: E731
+    m, v = (1 - b1) * g, (1 - b2) * np.square(g)
+    m_hat, v_hat = m / (1 - b1), v / (1 - b2)
+    alpha = lr * np.sqrt(1 - b2) / (1 - b1)
+    return [("the step goes uphill (sign flipped): x − α·m/(√v + ε).", step(-alpha * m / (np.sqrt(v) + eps))),
+            ("missing bias correction: at step k = 1 (m₀ = v₀ = 0) m = (1 − β₁)·g and v = (1 − β₂)·g² are far "
+             "too small; divide by 1 − β₁ᵏ and 1 − β₂ᵏ, which Keras folds into the step size "
+             "α = η·√(1 − β₂)/(1 − β₁).", step(lr * m / (np.sqrt(v) + eps))),
+            ("bias correction of m only: v needs it too (÷ (1 − β₂)), as α = η·√(1 − β₂)/(1 − β₁) does.",
+             step(lr * m_hat / (np.sqrt(v) + eps))),
+            ("bias correction of v only: m needs it too (÷ (1 − β₁)), as α = η·√(1 − β₂)/(1 − β₁) does.",
+             step(lr * m / (np.sqrt(v_hat) + eps))),
+            ("that is the paper's Algorithm 1 (ε added to √v̂); Keras, and this course, add ε to √v and fold the "
+             "bias correction into the step size: x − α·m/(√v + ε) with α = η·√(1 − β₂)/(1 − β₁).",
+             step(lr * m_hat / (np.sqrt(v_hat) + eps))),
+            ("ε goes outside the square root: √v + ε, not √(v + ε).", step(alpha * m / np.sqrt(v + eps))),
+            ("β₁ and β₂ swapped: m uses β₁ (0.99), v uses β₂ (0.999).",
+             step(lr * np.sqrt(1 - b1) / (1 - b2) * ((1 - b2) * g) / (np.sqrt((1 - b1) * g * g) + eps))),
+            ("the first moment is m₁ = β₁·m₀ + (1 − β₁)·g = (1 − β₁)·g, not β₁·g.",
+             step(alpha * b1 * g / (np.sqrt(v) + eps))),
+            ("clip the new image to [0, 1] (np.clip(..., 0.0, 1.0)).", x - alpha * m / (np.sqrt(v) + eps))]
+
+
+def adam_first_step(fn) -> None:
+    """Check ``adam_first_step(x, g, learning_rate=0.02, beta_1=0.99, beta_2=0.999, epsilon=0.1)``.
+
+    Adam's first step from ``m₀ = v₀ = 0`` as Keras computes it (``06_optimizers``,
+    :func:`nstutils.run.adam_update`): ``m = (1 − β₁)·g``, ``v = (1 − β₂)·g²``,
+    ``α = η·√(1 − β₂)/(1 − β₁)`` (the bias correction), ``clip(x − α·m/(√v + ε), 0, 1)``;
+    ``x`` and ``g`` must be left unchanged.
+    """
+    cases = []
+    for seed, lr, scale in ((130, 0.02, 1e3), (131, 0.05, 0.05), (132, 0.3, 1.0)):
+        x, g = _step_inputs(seed, scale=scale)
+        x64, g64 = x.astype(np.float64), g.astype(np.float64)
+        variants = _adam_variants(x64, g64, lr, 0.99, 0.999, 0.1)
+        alpha = lr * np.sqrt(1 - 0.999) / (1 - 0.99)
+        expected = np.clip(x64 - alpha * 0.01 * g64 / (np.sqrt(0.001 * g64 ** 2) + 0.1), 0.0, 1.0)
+        label = f"a [1, 4, 5, 3] image with learning_rate {lr:g} and gradients of size ~{scale:g}"
+        cases.append(Case(label, (x, g, lr), expected, variants))
+    run_cases("adam_first_step", fn, cases, "image after the step")

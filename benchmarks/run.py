@@ -95,9 +95,9 @@ def machine() -> dict:
     import tensorflow as tf
 
     info["tensorflow"] = tf.__version__
-    from nstutils.features import fast_compute_dtype
+    from nstutils.arithmetic import resolve_compute_dtype
 
-    info["compute_dtype"] = fast_compute_dtype()
+    info["compute_dtype"] = resolve_compute_dtype("auto")
     return info
 
 

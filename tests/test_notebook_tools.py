@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import json
 import sys
 from pathlib import Path
@@ -161,3 +163,56 @@ def test_student_command_reports_bad_markers_and_writes_nothing(tmp_path, capsys
     (src / "01_bad.ipynb").write_text(normalised_text(_course_notebook("def f():\n    ### BEGIN SOLUTION\n")))
     assert main(["student", str(src), str(out)]) == 2
     assert "01_bad.ipynb, cell 1" in capsys.readouterr().err and not out.exists()
+
+
+# --- the course notebooks' shape: one H1, Overview with run time, a short Setup cell, Summary, Exercises ----
+
+COURSE = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0[0-6]_*.ipynb"))
+
+
+def _text(cell):
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_every_notebook_has_the_course_shape(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    markdown = "\n".join(_text(c) for c in cells if c["cell_type"] == "markdown")
+    lines = markdown.splitlines()
+    assert sum(line.startswith("# ") for line in lines) == 1, "exactly one H1"
+    headings = [line[3:].strip() for line in lines if line.startswith("## ")]
+    assert headings[:2] == ["Overview", "Setup"] and "Summary" in headings and headings[-1] == "Exercises", headings
+    overview = markdown.split("## Overview", 1)[1].split("## Setup", 1)[0]
+    assert "Run time" in overview and re.search(r"learn|You\s+will", overview), "Overview: what you learn, run time"
+    setup = next(_text(c) for c in cells if c["cell_type"] == "code")
+    assert len(setup.splitlines()) <= 20, f"Setup cell has {len(setup.splitlines())} lines"
+    assert "from nstutils.course.notebook_setup import setup" in setup and "setup()" in setup
+    before_setup = setup.split("setup()", 1)[0]
+    assert "import tensorflow" not in before_setup, "TensorFlow must be imported after setup() quiets it"
+
+
+def test_setup_quiets_tensorflow_before_it_loads(monkeypatch):
+    from nstutils.course import notebook_setup
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert notebook_setup.quiet_tensorflow() is True
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == notebook_setup.QUIET_TF_LEVEL
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")   # a learner who wants the lines keeps them
+    notebook_setup.quiet_tensorflow()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+def test_a_fresh_kernel_prints_no_tensorflow_start_up_lines():
+    import subprocess
+
+    code = ("from nstutils.course.notebook_setup import setup\nsetup()\n"
+            "import tensorflow as tf\nprint(float(tf.reduce_sum(tf.ones([2, 2]))))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["NSTUTILS_FAST"] = "1"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["fast mode (NSTUTILS_FAST=1): small images and few steps, for a quick run",
+                                        "4.0"]
+    assert "oneDNN" not in done.stderr and "cpu_feature_guard" not in done.stderr, done.stderr

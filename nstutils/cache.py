@@ -134,7 +134,7 @@ def describe_os_error(error: OSError) -> str:
 TEMP_TAG = "p"
 #: A temporary file older than this is a leftover even when its writer's pid cannot be checked.
 STALE_SECONDS = 3600.0
-_PID = re.compile(rf"\.{TEMP_TAG}(\d+)-")
+_PID = re.compile(rf"[.-]{TEMP_TAG}(\d+)-")
 #: Folders already swept in this process (one sweep per process is enough).
 _SWEPT: set = set()
 

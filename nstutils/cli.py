@@ -5,7 +5,7 @@
     nst images [--fetch]   # list (and download) the course images
 
 Errors print one line (``nst: error: ...``) and exit non-zero; an existing output is
-never replaced without ``--force``; Ctrl-C saves the best image so far and exits 130.
+never replaced without ``--force``; Ctrl-C (130), SIGTERM (143) and SIGHUP (129) save the best image so far.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, List, NoReturn, Optional, Tuple
 
-from .errors import NSTError, OutputExistsError, SettingsError
+from .errors import NSTError
 
 
 def _whole_number(minimum: Optional[int]) -> Callable[[str], int]:
@@ -181,27 +181,34 @@ def _numbers(text: str):
 
 
 class CtrlC:
-    """SIGINT handler: the first Ctrl-C asks the run to stop (the best image is saved),
-    the second exits at once with status 130."""
+    """SIGINT, SIGTERM, SIGHUP (``timeout``, ``docker stop``, a closing terminal): the first stops the run, the
+    best image is saved and the status is 128 + the signal (130, 143, 129); the second exits at once."""
 
     def __init__(self):
         self.count = 0
+        self.signum = int(signal.SIGINT)
+
+    @property
+    def name(self) -> str:
+        return "Ctrl-C" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+
+    @property
+    def status(self) -> int:  # the shell's way of saying which signal: 128 + its number
+        return 128 + self.signum
 
     def __call__(self, signum=None, frame=None) -> None:
         self.count += 1
+        if self.count == 1 and signum is not None:
+            self.signum = int(signum)
         if self.count >= 2:
-            print("\nnst: second Ctrl-C, exiting without saving", file=sys.stderr, flush=True)
-            os._exit(130)
-        print("\nnst: Ctrl-C: stopping after this step and saving the best image so far "
-              "(press again to quit at once)", file=sys.stderr, flush=True)
+            print(f"\nnst: second {self.name}, exiting without saving", file=sys.stderr, flush=True)
+            os._exit(self.status)
+        print(f"\nnst: {self.name}: stopping after this step and saving the best image so far "
+              "(press Ctrl-C to quit at once)", file=sys.stderr, flush=True)
 
 
-def _free_name(path: Path) -> Path:
-    for index in range(1, 1000):
-        candidate = path.with_name(f"{path.stem}-{index}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-    raise OutputExistsError(f"no free file name beside {path}")
+#: The signals that stop a run like Ctrl-C (SIGHUP does not exist on Windows).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _given_settings(args) -> dict:
@@ -211,18 +218,17 @@ def _given_settings(args) -> dict:
     return {name: getattr(args, name) for name in OBJECTIVE_FIELDS + RUN_FIELDS if getattr(args, name, None) is not None}
 
 
-def _checked_output(args) -> Path:
-    """The output path, refused before any work if its extension, its folder or an existing file is wrong."""
-    from .images import SAVE_FORMATS
+def _check_cache(settings) -> None:
+    """A cache fault (a file in the way, read-only and empty, a full disk) is one line now, not after the
+    run: the weights are loaded (kept in memory for the run), a killed run's temporary files removed."""
+    from .cache import remove_stale_temporaries
+    from .config import cache_dir
+    from .weights import load_vgg19_weights
 
-    output = Path(args.output).expanduser()
-    if output.suffix.lower() not in SAVE_FORMATS:
-        raise SettingsError(f"output {output}: unknown extension; use one of {', '.join(sorted(SAVE_FORMATS))}")
-    if output.exists() and not args.force:
-        raise OutputExistsError(f"{output} already exists; add --force to replace it")
-    if not output.parent.exists():
-        raise SettingsError(f"output folder {output.parent} does not exist")
-    return output
+    remove_stale_temporaries(cache_dir())
+    source = settings.objective.weights
+    if source != "imagenet":  # Keras' own download is Keras' business
+        load_vgg19_weights("compact" if source == "normalized" else source)
 
 
 def _remaining(run, done_steps: int):
@@ -285,17 +291,21 @@ class _Reporter:
 
 def _stylize(args) -> int:
     from .checkpoints import checkpoint_path, load_checkpoint, resume_start
+    from .images import check_output
     from .settings import make_settings
 
-    output = _checked_output(args)
+    # Refused before any work: unknown format, an existing file, a folder a file cannot be made in.
+    output = check_output(args.output, overwrite=args.force)
     checked = make_settings(**_given_settings(args))  # every option, before any work starts
+    _check_cache(checked)
     _import_tensorflow_quietly()
     from .cost import describe_run
     from .run import prepare, run_optimizer
 
     checkpoint = checkpoint_path(output)
     resumed = load_checkpoint(checkpoint) if args.resume else None
-    prepared = prepare(args.content, args.style, checked)  # may measure the compute dtype (once per machine)
+    # refuses a run that does not fit in memory (unless --force); may measure the compute dtype once
+    prepared = prepare(args.content, args.style, checked, force=args.force)
     start, done_steps, state = prepared.start, 0, None
     if resumed is not None:
         start = resume_start(resumed, checkpoint, prepared.settings, prepared.content.shape)
@@ -304,7 +314,7 @@ def _stylize(args) -> int:
     print(f"nst: {describe_run(run_now, prepared.content.shape, prepared.objective.settings.compute_dtype)}",
           file=sys.stderr, flush=True)
     interrupted = CtrlC()
-    previous = signal.signal(signal.SIGINT, interrupted)
+    previous = {signum: signal.signal(signum, interrupted) for signum in STOP_SIGNALS}
     reporter = None
     try:
         print("nst: running (Ctrl-C stops and keeps the best image)", file=sys.stderr, flush=True)
@@ -317,11 +327,12 @@ def _stylize(args) -> int:
     finally:
         if reporter is not None:
             reporter.close()
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _finish(args, output: Path, checkpoint: Path, content, result, interrupted) -> int:
-    from .images import save_image
+    from .images import free_name
 
     image = result.image
     if args.preserve_color:
@@ -330,18 +341,35 @@ def _finish(args, output: Path, checkpoint: Path, content, result, interrupted) 
         image = preserve_color(image, content[0])
     target = output
     if output.exists() and not args.force:
-        target = _free_name(output)  # something appeared meanwhile: never lose the result
+        target = free_name(output) or output  # something appeared meanwhile: never lose the result
         print(f"nst: {output} appeared during the run; writing {target} instead", file=sys.stderr)
-    save_image(image, target, overwrite=args.force)
+    target, why = _save(image, target, args.force)
     if args.checkpoint_every and not result.stopped_early and checkpoint.exists():
         checkpoint.unlink()  # finished: the checkpoint has served its purpose
     if result.stop_reason == "diverged":
         print(f"nst: error: {result.message}; the best image so far is in {target}", file=sys.stderr)
         return 1
-    how = (f"stopped by Ctrl-C after {len(result.history)} steps: the best image so far" if interrupted.count
-           else result.message)
+    how = (f"stopped by {interrupted.name} after {len(result.history)} steps: the best image so far"
+           if interrupted.count else result.message)
+    status = interrupted.status if interrupted.count else 0
+    if why:  # the picture is safe elsewhere: the last line says where, the status that it is not at -o
+        print(f"nst: error: could not write {output} ({why}); the picture ({how}) is in {target}",
+              file=sys.stderr)
+        return status or 1
     print(f"nst: wrote {target} ({how}; {result.seconds:.0f} s)")
-    return 130 if interrupted.count else 0
+    return status
+
+
+def _save(image, output: Path, overwrite: bool) -> Tuple[Path, str]:
+    """Save at ``output``, else in the working, the cache's ``rescued`` or the temp folder: ``(where, why not)``."""
+    from .config import cache_dir
+    from .images import save_image_or_fallback
+
+    try:
+        rescue: Tuple[Path, ...] = (cache_dir() / "rescued",)
+    except NSTError:  # the cache is the problem too: the working and temp folders remain
+        rescue = ()
+    return save_image_or_fallback(image, output, overwrite=overwrite, fallback_dirs=(Path.cwd(), *rescue))
 
 
 def _weights(args) -> int:

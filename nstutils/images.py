@@ -39,10 +39,10 @@ ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, Any]
 #: The file extensions :func:`save_image` writes, and Pillow's format for each (the CLI checks ``--output`` with it).
 SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
                 ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
-_SAVE_FORMATS = SAVE_FORMATS  # the old private name, until cli.py imports SAVE_FORMATS
 
 
-def _describe(source: Any) -> str:
+def source_name(source: Any) -> str:
+    """How messages name an image source: the path or URL as given, else ``<ndarray>``-like."""
     if isinstance(source, (str, os.PathLike)):
         return str(source)
     return f"<{type(source).__name__}>"
@@ -66,7 +66,7 @@ def load_image(source: ImageSource, max_dim: int | None = None, min_side: int | 
     if max_dim is not None:
         if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or not 1 <= max_dim <= MAX_DIM:
             raise ImageError(f"max_dim must be an integer between 1 and {MAX_DIM}, got {max_dim!r}")
-    name = _describe(source)
+    name = source_name(source)
     if isinstance(source, Image.Image):
         array = _pil_to_array(source, name)
     elif isinstance(source, (str, os.PathLike)):
@@ -368,7 +368,7 @@ def save_image_or_fallback(image: Any, path: str | os.PathLike, overwrite: bool 
     except OSError as error:  # OutputExistsError included: something appeared during the run
         reason = str(error) if isinstance(error, OutputExistsError) else f"{type(error).__name__}: {error}"
     for folder in (*map(Path, fallback_dirs), Path.cwd(), Path(tempfile.gettempdir())):
-        candidate = _free_name(folder / (path.name if path.suffix.lower() in SAVE_FORMATS else path.stem + ".png"))
+        candidate = free_name(folder / (path.name if path.suffix.lower() in SAVE_FORMATS else path.stem + ".png"))
         if candidate is None or candidate == path:
             continue
         try:
@@ -380,8 +380,8 @@ def save_image_or_fallback(image: Any, path: str | os.PathLike, overwrite: bool 
                       f"{tempfile.gettempdir()})")
 
 
-def _free_name(path: Path) -> Path | None:
-    """``path``, or ``NAME-1.ext``, ``NAME-2.ext``, ... : the first that does not exist."""
+def free_name(path: Path) -> Path | None:
+    """``path``, or ``NAME-1.ext``, ``NAME-2.ext``, ... : the first that does not exist (None past 999)."""
     if not path.exists():
         return path
     for index in range(1, 1000):

@@ -116,14 +116,25 @@ def style_size(run: RunSettings) -> int:
     return max(16, min(MAX_DIM, round(run.max_dim * run.style_scale)))
 
 
-def prepare(content, style, settings: Settings | ObjectiveSettings | RunSettings | None = None,
-            **overrides: Any) -> Prepared:
+def prepare(content, style, settings: Settings | ObjectiveSettings | RunSettings | None = None, *,
+            force: bool = False, **overrides: Any) -> Prepared:
     """Load ``content`` at ``max_dim`` and ``style`` at :func:`style_size`, build the objective
-    and the start image (``05_full_transfer``). Settings as for :func:`stylize`."""
+    and the start image (``05_full_transfer``). Settings as for :func:`stylize`.
+
+    Checked before any TensorFlow work: an image too thin for VGG19 is enlarged to
+    :data:`~nstutils.images.MIN_SIDE` or refused (``ImageError``), and a run whose estimated
+    peak memory exceeds what is available is refused (``SettingsError``) unless ``force``.
+    """
+    from .cost import check_memory
+    from .images import MIN_SIDE, fit_size, resize_image, source_name
+
     settings = make_settings(settings, **overrides)
     run = settings.run
-    content_image = load_image(content, max_dim=run.max_dim)
-    style_image = load_image(style, max_dim=style_size(run))
+    content_image = load_image(content)  # as it is: the memory check needs only the size it will have
+    size = fit_size(content_image.shape[1:3], run.max_dim, MIN_SIDE, source_name(content))
+    check_memory(run, (1, *size, 3), force=force)
+    content_image = resize_image(content_image, size)  # what load_image(content, max_dim=...) returns
+    style_image = load_image(style, max_dim=style_size(run), min_side=MIN_SIDE)
     objective = StyleObjective(content_image, style_image, settings.objective)
     start = initial_image(run.init, content_image, style_image, run.seed)
     return Prepared(objective=objective, start=start, settings=Settings(objective.settings, run), run=run,
@@ -131,7 +142,8 @@ def prepare(content, style, settings: Settings | ObjectiveSettings | RunSettings
 
 
 def stylize(content, style, settings: Settings | ObjectiveSettings | RunSettings | None = None, *,
-            callback: Optional[Callable[[Progress], Any]] = None, **overrides: Any) -> StylizeResult:
+            callback: Optional[Callable[[Progress], Any]] = None, force: bool = False,
+            **overrides: Any) -> StylizeResult:
     """Paint ``content`` in the style of ``style``; return a :class:`StylizeResult`.
 
     ``content`` and ``style`` are anything :func:`~nstutils.images.load_image` accepts
@@ -145,9 +157,10 @@ def stylize(content, style, settings: Settings | ObjectiveSettings | RunSettings
     Ctrl-C (KeyboardInterrupt) also stops it: either way the best image so far is
     returned, and ``stop_reason`` says why the run ended. A run whose loss becomes NaN
     returns the best image before that, with ``stop_reason="diverged"``. The same
-    ``seed`` gives the same result. Introduced in ``05_full_transfer``.
+    ``seed`` gives the same result. A run that would not fit in memory is refused before it
+    starts unless ``force=True``. Introduced in ``05_full_transfer``.
     """
-    prepared = prepare(content, style, settings, **overrides)
+    prepared = prepare(content, style, settings, force=force, **overrides)
     return run_optimizer(prepared.objective, prepared.start, prepared.run, callback=callback)
 
 

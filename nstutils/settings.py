@@ -98,6 +98,9 @@ class ObjectiveSettings:
             raise SettingsError("give at least one content or style layer")
         weights = {name: _non_negative(name, getattr(self, name)) for name in ("content_weight", "style_weight",
                                                                                 "tv_weight")}
+        if not any(weights.values()):  # the start image would come back as "converged at step 0"
+            raise SettingsError("content_weight, style_weight and tv_weight are all 0: nothing to minimise; "
+                                "give at least one a positive weight")
         layer_weights = self.style_layer_weights
         if layer_weights is not None:
             from .losses import resolve_layer_weights as resolve

@@ -17,7 +17,8 @@ from PIL import Image
 
 from nstutils import data, weights as W
 from nstutils.checkpoints import comparable_settings, load_checkpoint, save_checkpoint
-from nstutils.cli import _free_name, main
+from nstutils.cli import main
+from nstutils.images import free_name as _free_name
 from nstutils.errors import DataError, WeightsError
 from nstutils.objective import StyleObjective
 from nstutils.run import run_optimizer

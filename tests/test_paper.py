@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nstutils.course import paper
+from nstutils.course.beyond import dots_per_megapixel
 from nstutils.errors import SettingsError
 from nstutils.course.experiments import weights_for_ratio
 from nstutils.settings import make_settings
@@ -92,6 +93,8 @@ def test_ratio_grid():
     assert result["content_distance"].shape == (2, 2) and np.all(result["content_distance"] > 0)
     assert _bool_findings(result) and set(result["findings"]) == {"content_falls_with_ratio",
                                                                    "largest_ratio_closest"}
+    assert result["dots"].shape == (2, 2)
+    assert result["dots"][1, 1] == dots_per_megapixel(result["images"][(1, 1)])
     # the same noise start in every cell: with 3 steps the cells still share much of it
     assert all(_is_image(image) for image in result["images"].values())
 
@@ -123,6 +126,17 @@ def test_photorealistic():
     assert result["ratio"] == 1e-3 and result["content_distance"] > 0
     assert set(result["mean_color"]) == {"content", "style", "result"}
     assert _bool_findings(result)
+    # the paper's caption: Figure 7 starts from the photo, so even three steps leave it photographic
+    assert result["init"] == "content"
+    assert result["findings"]["stays_photographic"] and result["findings"]["structure_kept"]
+    assert result["speckle"] < 1.5 and result["layout"] > 0.9
+
+
+def test_photorealistic_from_noise_fails_its_findings():
+    # the old Figure 7: a white-noise start leaves speckle; the findings must say the figure looks wrong
+    result = paper.photorealistic("tubingen", "chelsea", init="noise", **TINY)
+    assert result["speckle"] > paper.MAX_SPECKLE
+    assert not result["findings"]["stays_photographic"] and not result["findings"]["structure_kept"]
 
 
 def test_sizes_are_required():

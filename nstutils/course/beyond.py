@@ -1,4 +1,5 @@
-"""Beyond the basic recipe: blending two styles and high resolution by coarse-to-fine.
+"""Beyond the basic recipe: blending two styles, high resolution by coarse-to-fine, and two
+measures of what makes a result look wrong (isolated white dots, speckle over a photo).
 
 Introduced in ``07_beyond`` (colour preservation lives in :mod:`nstutils.color`, the style and
 colour distances in :mod:`nstutils.course.measures`).
@@ -13,6 +14,11 @@ import numpy as np
 from nstutils.errors import SettingsError
 from nstutils.images import load_image
 from nstutils.run import StylizeResult, prepare, run_optimizer, style_size, stylize
+
+from .measures import box_blur
+
+#: RGB → luminance (ITU-R 601, as in YIQ's Y).
+_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def blend_styles(content, styles: Sequence[Any], mix: Sequence[float], **options: Any) -> StylizeResult:
@@ -62,3 +68,49 @@ def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps
     result.history = history
     result.seconds = elapsed
     return result
+
+
+def _luminance(image) -> np.ndarray:
+    array = np.asarray(image, np.float64)
+    return (array[0] if array.ndim == 4 else array) @ _LUMA
+
+
+def white_dots(image, *, white: float = 0.85, contrast: float = 0.3) -> np.ndarray:
+    """``[N, 2]`` (row, column) positions of isolated near-white dots (``07_beyond``, ``04_style_layers``).
+
+    A dot is a near-white pixel (its darkest channel at least ``white``) with at most one
+    near-white neighbour in its 3×3 window, whose luminance exceeds the mean luminance of
+    the ring around it (the 5×5 window minus the central 3×3) by at least ``contrast``: a
+    speck of light on a darker surround, not part of a bright area (a white cloud's pixels,
+    even its corners, have more white neighbours or a bright ring). A 1-2 px dot counts: the
+    ring starts two pixels away.
+    """
+    array = np.asarray(image, np.float64)
+    array = array[0] if array.ndim == 4 else array
+    luma = _luminance(array)
+    ring = (box_blur(luma, 2) * 25 - box_blur(luma, 1) * 9) / 16
+    near_white = array.min(axis=-1) >= white
+    white_neighbours = np.rint(box_blur(near_white.astype(np.float64), 1) * 9)   # itself included
+    mask = near_white & (white_neighbours <= 2) & (luma - ring >= contrast)
+    return np.argwhere(mask)
+
+
+def dots_per_megapixel(image, **options: Any) -> float:
+    """:func:`white_dots` per million pixels, so that sizes compare (a clean result: below 1)."""
+    array = np.asarray(image)
+    height, width = array.shape[-3:-1]
+    return float(len(white_dots(array, **options)) * 1e6 / (height * width))
+
+
+def speckle_ratio(image, photo, radius: int = 1) -> float:
+    """High-frequency energy of ``image`` relative to ``photo``'s (``07_beyond``).
+
+    The energy is the mean square of the luminance minus its ``(2·radius+1)²`` box blur
+    (detail at the pixel scale). About 1: as crisp as the photo; well above 1: speckle
+    the photo does not have (a noise start that was never smoothed away gives 3-10).
+    """
+    a, b = _luminance(image), _luminance(photo)
+    if a.shape != b.shape:
+        raise SettingsError(f"images differ in shape: {a.shape} vs {b.shape}")
+    energy = [float(np.mean((x - box_blur(x, radius)) ** 2)) for x in (a, b)]
+    return energy[0] / energy[1] if energy[1] > 0 else float("inf")

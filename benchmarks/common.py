@@ -14,7 +14,7 @@ def utc_stamp() -> str:
 
 
 def cpu_info() -> dict:
-    """Python version, cores, CPU model, clock and the bfloat16/AMX flags, from /proc/cpuinfo.
+    """Python version, cores, CPU model and family, clock and the bfloat16/AMX flags, from /proc/cpuinfo.
 
     Cheap enough for numpy-only timings (``lbfgs_overhead``); ``run.machine`` adds the
     TensorFlow version and the measured compute dtype.
@@ -25,6 +25,8 @@ def cpu_info() -> dict:
         info["cpu"] = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
         mhz = [float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz")]
         info["mhz"] = max(mhz) if mhz else None
+        family = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("cpu family")]
+        info["family"] = int(family[0]) if family and family[0].isdigit() else None
         info["avx512_bf16"] = "avx512_bf16" in text
         info["amx"] = "amx_bf16" in text
     except (OSError, StopIteration):

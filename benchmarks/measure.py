@@ -29,7 +29,7 @@ def peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _images(size: int, pair: str = PAIR):
+def pair_images(size: int, pair: str = PAIR):
     from nstutils.images import load_image
 
     content, style = pair.split(":")
@@ -39,7 +39,7 @@ def _images(size: int, pair: str = PAIR):
 def measure_baseline(size: int, steps: int, pair: str = PAIR) -> dict:
     from benchmarks.baseline import run_tutorial
 
-    content, style = _images(size, pair)
+    content, style = pair_images(size, pair)
     result = run_tutorial(content, style, steps)
     image = result.pop("image")
     os.makedirs("build/benchmarks", exist_ok=True)
@@ -52,7 +52,7 @@ def measure_baseline(size: int, steps: int, pair: str = PAIR) -> dict:
 def measure_tutorial_step(size: int, steps: int, pair: str = PAIR) -> dict:
     from benchmarks.baseline import tutorial_seconds_per_step
 
-    content, style = _images(size, pair)
+    content, style = pair_images(size, pair)
     return {"pair": pair, "size": size, "steps_timed": steps,
             "seconds_per_step": tutorial_seconds_per_step(content, style, steps)}
 
@@ -62,7 +62,7 @@ def measure_eval(size: int, reps: int, impl: str, pair: str = PAIR) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    content, style = _images(size, pair)
+    content, style = pair_images(size, pair)
     if impl == "baseline":
         from benchmarks.baseline import TutorialObjective
 
@@ -113,10 +113,10 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR, *
     import numpy as np
 
     from nstutils.cost import estimate_run
-    from nstutils.run import stylize
+    from nstutils.run import prepare, run_optimizer
     from nstutils.settings import make_settings
 
-    content, style = _images(size, pair)
+    content, style = pair_images(size, pair)
     settings = make_settings(max_dim=size, **overrides)
     estimate = estimate_run(settings.run, content.shape, settings.objective.compute_dtype)
     paused = {"seconds": 0.0}
@@ -136,7 +136,11 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR, *
         return False
 
     start = time.perf_counter()
-    result = stylize(content, style, max_dim=size, callback=callback, **overrides)
+    prepared = prepare(content, style, max_dim=size, **overrides)  # what stylize does, with the evaluations timed
+    evaluating = time_evaluations(prepared.objective)
+    optimising = time.perf_counter()
+    result = run_optimizer(prepared.objective, prepared.start, prepared.run, callback=callback)
+    optimising = time.perf_counter() - optimising - paused["seconds"]
     seconds = time.perf_counter() - start - paused["seconds"]
     run_peak = peak_bytes()
 
@@ -158,7 +162,44 @@ def measure_ours(size: int, target: float, check_every: int, pair: str = PAIR, *
             "best": [round(float(b), 1) if math.isfinite(b) else None for b in bests],
             "step_seconds": [round(float(h["seconds"]), 3) for h in result.history],
             "peak_bytes": run_peak, "process_peak_bytes": peak_bytes(),
+            "overhead": overhead(optimising, evaluating["seconds"], seconds),
             "estimate": {"seconds": estimate.seconds, "peak_bytes": estimate.peak_bytes}}
+
+
+def time_evaluations(objective) -> dict:
+    """Add up the seconds ``objective`` (and its float32 twin, :meth:`exact`) spend evaluating.
+
+    The optimiser's own time is then the optimisation's wall time minus these seconds
+    (and the callbacks' paused time), measured inside the run instead of beside it.
+    """
+    spent = {"seconds": 0.0, "count": 0}
+
+    def timed(target):
+        evaluate = target.value_and_gradient
+
+        def value_and_gradient(image):
+            start = time.perf_counter()
+            try:
+                return evaluate(image)
+            finally:
+                spent["seconds"] += time.perf_counter() - start
+                spent["count"] += 1
+
+        target.value_and_gradient = value_and_gradient
+        return target
+
+    exact = objective.exact
+    twin = {}
+    objective.exact = lambda: twin.get("objective") or twin.setdefault("objective", timed(exact()))
+    timed(objective)
+    return spent
+
+
+def overhead(optimising: float, evaluating: float, run_seconds: float) -> dict:
+    """The optimiser's own seconds (optimisation minus evaluations) and their share of the run."""
+    own = max(0.0, optimising - evaluating)
+    return {"optimiser_seconds": own, "evaluation_seconds": evaluating, "optimisation_seconds": optimising,
+            "share_of_run": own / run_seconds if run_seconds > 0 else float("nan")}
 
 
 def measure_c2f(sizes, steps) -> dict:

@@ -60,9 +60,21 @@ class StyleObjective:
         import tensorflow as tf
 
         # The targets are captured as constants when these trace, so one graph serves every step.
-        spec = [tf.TensorSpec([1, None, None, 3], tf.float32)]
-        self._losses_fn = tf.function(self.terms, input_signature=spec)
-        self._grad_fn = tf.function(self._value_and_gradient, input_signature=spec)
+        # No input signature: each function traces once per image shape, so the graph of the
+        # objective's own shape knows every size statically (with [1, None, None, 3] the
+        # convolutions and Grams are planned for unknown sizes). ``traced_shapes`` lists the tracings.
+        self.traced_shapes: list = []
+        self._losses_fn = tf.function(self._traced_terms, reduce_retracing=False)
+        self._grad_fn = tf.function(self._value_and_gradient, reduce_retracing=False)
+
+    @property
+    def traces(self) -> int:
+        """How many times the loss and gradient functions were traced (once each per image shape)."""
+        return len(self.traced_shapes)
+
+    def _traced_terms(self, image):
+        self.traced_shapes.append(tuple(image.shape))  # Python runs here only while TensorFlow traces
+        return self.terms(image)
 
     def exact(self) -> "StyleObjective":
         """This objective computed entirely in float32 (itself if it already is), with the same targets.
@@ -126,6 +138,7 @@ class StyleObjective:
     def _value_and_gradient(self, image):
         import tensorflow as tf
 
+        self.traced_shapes.append(tuple(image.shape))
         with tf.GradientTape() as tape:
             tape.watch(image)
             losses = self.terms(image)

@@ -70,8 +70,8 @@ def replay(run: Dict, tolerance: float, window: int) -> Dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", type=Path, default=RESULTS / "full.json")
-    parser.add_argument("--tolerances", default="0.002,0.005,0.01,0.02,0.03")
-    parser.add_argument("--windows", default="25,50,100")
+    parser.add_argument("--tolerances", default="0.005,0.006,0.007,0.008,0.01,0.02")
+    parser.add_argument("--windows", default="30,40,50,60,100")
     args = parser.parse_args()
     report = json.loads(args.results.read_text())
     pairs = [p for p in report["pairs"] if "best" in p["ours"]]

@@ -132,7 +132,10 @@ class RunSettings:
     learning_rate: float = _option(0.02, "step size for adam and gd (> 0)", "number", minimum=0.0)
     style_scale: float = _option(1.0, "size of the painting relative to the result (2 = strokes twice as big)",
                                  "number", minimum=0.05, maximum=8.0)
-    stop_tolerance: float = _option(5e-3, "with steps unset: stop when the best loss improved by less than this "
+    # 0.7 % / 50 steps: replaying the benchmark's recorded 512 px runs (benchmarks/stopping.py), the loosest
+    # rule that still ends at or below the tutorial's loss on the three pairs that reached it with 0.5 %
+    # (Chelsea 0.996×), 10-18 % fewer steps; looser rules leave Chelsea above it.
+    stop_tolerance: float = _option(7e-3, "with steps unset: stop when the best loss improved by less than this "
                                     "fraction over the last stop_window steps", "number", minimum=0.0)
     stop_window: int = _option(50, "steps over which stop_tolerance is measured", "int", minimum=1)
     max_steps: Optional[int] = _option(None, "cap on steps when steps is unset (default 1000 lbfgs, 3000 adam/gd)",

@@ -624,3 +624,49 @@ def test_a_failing_check_fails_its_notebook_cell_and_shows_only_its_message(tmp_
         NotebookClient(nb, timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert info.value.ename == "CheckError"
+
+
+# --- each function graded on its own (check.pieces) -------------------------------------------
+
+WRONG_GRAM = '''
+def gram_matrix(F):
+    b, h, w, c = F.shape
+    x = tf.reshape(F, [b, h * w, c])
+    return tf.matmul(x, x, transpose_b=True) / float(h * w)      # F Fᵀ: [HW, HW], the product the wrong way round
+
+def layer_style_loss(F, A):
+    return tf.reduce_mean(tf.square(gram_matrix(F) - A))
+
+def style_loss(features, target_grams, layer_weights):
+    return tf.add_n([layer_weights[k] * layer_style_loss(features[k], target_grams[k]) for k in target_grams])
+
+def broken_style_loss(features, target_grams, layer_weights):
+    return tf.add_n([layer_style_loss(features[k], target_grams[k]) for k in target_grams])   # weights forgotten
+'''
+
+
+def test_a_wrong_gram_matrix_costs_only_its_own_check_and_is_put_back():
+    namespace = {"tf": tf}
+    exec(WRONG_GRAM, namespace)
+    learner_gram = namespace["gram_matrix"]
+    with pytest.raises(CheckError, match="wrong way round"):
+        check.gram_matrix(namespace["gram_matrix"])
+    check.layer_style_loss(namespace["layer_style_loss"])      # graded with the library's gram_matrix
+    check.style_loss(namespace["style_loss"])                  # ... and the library's layer_style_loss
+    with pytest.raises(CheckError, match="weight"):
+        check.style_loss(namespace["broken_style_loss"])       # its own mistake still fails, and is named
+    assert namespace["gram_matrix"] is learner_gram            # the learner's function is back, after an error too
+    assert "layer_style_loss" in namespace and namespace["layer_style_loss"].__name__ == "layer_style_loss"
+
+
+def test_an_answer_is_graded_with_the_library_s_pieces_and_undefined_names_still_fail():
+    namespace = {"tf": tf, "np": np}
+    exec(WRONG_GRAM + "\ndef answer():\n    return layer_style_loss(F0, gram_matrix(F0) * 0)\n"
+         "\ndef missing():\n    return total_variation_loss(F0)\n", namespace)
+    namespace["F0"] = tf.constant(np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2))
+    from nstutils import losses
+
+    F0 = namespace["F0"]
+    check.same("a style loss", namespace["answer"], losses.style_loss(F0, losses.gram_matrix(F0) * 0))
+    with pytest.raises(CheckError, match="NameError"):
+        check.same("undefined", namespace["missing"], 0.0)    # no piece is invented where the learner has none

@@ -1,8 +1,10 @@
 """Write nbgrader's cell metadata into the course notebooks (a development tool, not part of the package).
 
     python tools/nbgrader_cells.py notebooks/           # write the metadata (idempotent: a second run changes nothing)
-    python tools/nbgrader_cells.py --check notebooks/   # exit 1 if metadata is missing, stale or duplicated
+    python tools/nbgrader_cells.py --check notebooks/   # exit 1 if metadata is missing, stale or duplicated, or a
+                                                        # grade could rest on more than the learner's function
     python tools/nbgrader_cells.py --list notebooks/    # what is graded, and the asserts that depend on learner code
+    python tools/nbgrader_cells.py --course build/course notebooks/   # an nbgrader course folder (make student)
 
 Arguments are notebooks or folders (a folder means its ``*.ipynb``). The metadata is a pure function of the
 cells' sources, so the tool rewrites it from scratch each time and ``--check`` can compare.
@@ -82,6 +84,7 @@ class Plan:
     graded: List[Graded] = field(default_factory=list)
     setup: List[int] = field(default_factory=list)
     dependent_asserts: List[Tuple[int, List[str], str]] = field(default_factory=list)
+    solution_inputs: List[Tuple[int, List[str]]] = field(default_factory=list)
 
 
 def _parse(source: str, where: str) -> ast.Module:
@@ -270,7 +273,25 @@ def plan(path: Path, nb) -> Plan:
         result.metadata[i] = {"grade": False, "grade_id": grade_id, "locked": True,
                               "schema_version": SCHEMA_VERSION, "solution": False}
     result.dependent_asserts = _dependent_asserts(nb, trees, result)
+    result.solution_inputs = _solution_inputs(trees, result)
     return result
+
+
+def _solution_inputs(trees: Dict[int, ast.Module], result: Plan) -> List[Tuple[int, List[str]]]:
+    """Check cells that read a name a solution cell binds besides the learner's functions (``edge = ...`` beside
+    ``def answer``): the learner may change it, so the grade would rest on it. The check cell must bind it itself."""
+    learner = {g.function for g in result.graded}
+    editable: Set[str] = set()
+    for index in {g.solution_index for g in result.graded if g.solution_index >= 0}:
+        editable |= {name for statement in trees[index].body for name in _bound_by(statement)} - learner
+    found = []
+    for g in result.graded:
+        tree = trees[g.check_index]
+        loaded = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        used = sorted((loaded - _assigned(tree)) & editable)
+        if used:
+            found.append((g.check_index, used))
+    return found
 
 
 def _bound_by(statement: ast.stmt) -> Set[str]:
@@ -364,9 +385,32 @@ def describe(p: Plan) -> List[str]:
              f"{sum(g.points for g in p.graded):g} points; setup (read-only) cell(s) {p.setup}"]
     for g in p.graded:
         lines.append(f"  cells {g.solution_index:>2} -> {g.check_index:>2}  {g.check_id:<52} {g.points:g} point(s)")
-    for i, used, kind in p.dependent_asserts:
-        lines.append(f"  assert in {kind} cell {i} depends on learner code: {', '.join(used)}")
+    lines += grade_risks(p)
     return lines
+
+
+def grade_risks(p: Plan) -> List[str]:
+    """What makes a grade rest on more than the learner's function (``--check`` fails on any)."""
+    lines = [f"  assert in {kind} cell {i} depends on learner code: {', '.join(used)} (grade it in a check, or "
+             f"print it)" for i, used, kind in p.dependent_asserts]
+    lines += [f"  check cell {i} reads {', '.join(used)}, bound in an editable solution cell: bind it in the check "
+              f"cell" for i, used in p.solution_inputs]
+    return lines
+
+
+CONFIG = Path(__file__).resolve().parents[1] / "teach" / "nbgrader_config.py"
+
+
+def _lay_out_course(course: Path, texts: Dict[Path, Tuple[str, object]]) -> int:
+    """``course``/nbgrader_config.py and ``course``/source/<name>/<name>.ipynb (replacing any older copy)."""
+    course.mkdir(parents=True, exist_ok=True)
+    (course / "nbgrader_config.py").write_text(CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    for path, (text, _) in texts.items():
+        folder = course / "source" / path.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / path.name).write_text(text, encoding="utf-8")
+    print(f"{len(texts)} assignments in {course / 'source'}; next: cd {course} && nbgrader generate_assignment '*'")
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -375,6 +419,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("paths", nargs="+", help="notebooks, or folders of notebooks")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="change nothing; exit 1 if any notebook is not up to date")
+    mode.add_argument("--course", type=Path, metavar="DIR",
+                      help="lay out an nbgrader course in DIR: the shipped nbgrader_config.py and one assignment per "
+                           "notebook, source/<name>/<name>.ipynb, with its metadata written (the notebooks are "
+                           "left as they are)")
     mode.add_argument("--list", action="store_true", help="change nothing; print the graded cells and the asserts "
                                                           "that depend on learner code")
     args = parser.parse_args(argv)
@@ -408,7 +456,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("\n".join(describe(p)))
         print(f"{cells} graded cells, {total:g} points in {len(plans)} notebooks")
         return 0
+    if args.course:
+        return _lay_out_course(args.course, texts)
     if args.check:
+        found = [f"{p.path.name}:\n" + "\n".join(grade_risks(p)) for p in plans if grade_risks(p)]
+        if found:
+            print("nbgrader_cells: " + "\n".join(found), file=sys.stderr)
+            return 1
         if stale:
             print(f"nbgrader_cells: nbgrader metadata missing or out of date in {', '.join(map(str, stale))}: "
                   f"run python tools/nbgrader_cells.py on them", file=sys.stderr)

@@ -17,6 +17,7 @@ import numpy as np
 from nstutils.errors import NSTError
 
 from .diagnose import describe_difference, shape_text, summarize
+from .pieces import graded_alone
 
 GREEN = "\x1b[32m"
 RESET = "\x1b[0m"
@@ -67,7 +68,8 @@ def call_learner(name: str, fn, label: str, *args, hint: Callable[[BaseException
     arrays = _arrays(list(args))
     before = [a.copy() for a in arrays]
     try:
-        result = fn(*args)
+        with graded_alone(fn, own=name):
+            result = fn(*args)
     except NotImplementedError:
         raise CheckError(f"{name} is not implemented yet: replace the line `raise NotImplementedError(...)` in "
                          f"its cell by your code, run that cell, then run this check again.") from None

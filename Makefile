@@ -35,14 +35,20 @@ test: setup check-notebooks
 
 check-notebooks: setup
 	$(BIN)/python tools/notebooks.py check notebooks
+	$(BIN)/python tools/nbgrader_cells.py --check notebooks
 
 clean-notebooks: setup
 	$(BIN)/python tools/notebooks.py clean notebooks
 
-# The student notebooks: every ### BEGIN SOLUTION ... ### END SOLUTION region replaced by a stub.
+# The student notebooks, made by nbgrader itself: an nbgrader course in build/course (teach/nbgrader_config.py,
+# one assignment per notebook in source/), then generate_assignment writes build/course/release/<name>/<name>.ipynb
+# with every solution replaced by a stub. nbgrader calls `alembic` by name: the venv's scripts go first on PATH.
+COURSE := build/course
 .PHONY: student
 student: setup
-	$(BIN)/python tools/notebooks.py student notebooks build/student
+	rm -rf $(COURSE)/source $(COURSE)/release
+	$(BIN)/python tools/nbgrader_cells.py --course $(COURSE) notebooks
+	cd $(COURSE) && PATH="$(abspath $(BIN)):$$PATH" nbgrader generate_assignment "*" --force
 
 lab: setup
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -1,4 +1,4 @@
-"""environment.yml and pyproject.toml list the same dependencies with the same lower bounds."""
+"""environment.yml and pyproject.toml list the same dependencies with the same lower bounds (or the same pin)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _name_and_bound(requirement: str):
     requirement = requirement.split(";")[0].strip()
-    match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(>=\s*[0-9.]+)?", requirement)
+    match = re.match(r"^([A-Za-z0-9_.\-]+)\s*((?:>=|==)\s*[0-9.]+)?", requirement)
     name = match[1].lower().replace("_", "-")
     if name == "tensorflow-cpu":
         name = "tensorflow"  # the CPU build and the full build are the same package for us
@@ -35,7 +35,8 @@ def environment_requirements():
             continue
         if item[1].startswith("python"):
             continue
-        name, bound = _name_and_bound(item[1].replace("=", ">=", 1) if ">=" not in item[1] and "=" in item[1]
+        pinned_or_bounded = ">=" in item[1] or "==" in item[1]
+        name, bound = _name_and_bound(item[1].replace("=", ">=", 1) if not pinned_or_bounded and "=" in item[1]
                                       else item[1])
         found[name] = bound
     return found
@@ -47,7 +48,16 @@ def test_dependencies_agree():
 
 def test_every_dependency_has_a_lower_bound():
     for name, bound in pyproject_requirements().items():
-        assert bound.startswith(">="), f"{name} has no lower bound"
+        assert bound.startswith((">=", "==")), f"{name} has no lower bound"
+
+
+def test_nbgrader_is_pinned_in_the_test_extra_and_the_environment():
+    """The course's metadata and teach/nbgrader_config.py are tested with one nbgrader release."""
+    test_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    assert "nbgrader==0.9.6" in test_extra
+    assert environment_requirements()["nbgrader"] == "==0.9.6"
+    pins = [name for name, bound in pyproject_requirements().items() if bound.startswith("==")]
+    assert pins == ["nbgrader"], f"only nbgrader is pinned; {pins}"
 
 
 def test_core_stack_is_listed():
@@ -77,6 +87,10 @@ def test_every_package_is_in_the_wheel_and_the_tools_are_not():
 def test_make_setup_installs_the_course_and_calls_the_notebook_tool_from_tools():
     makefile = (ROOT / "Makefile").read_text()
     assert '-e ".[cpu,course,test]"' in makefile
-    for action in ("check", "clean", "student"):
+    for action in ("check", "clean"):
         assert f"$(BIN)/python tools/notebooks.py {action} notebooks" in makefile
-    assert "nstutils.notebooks" not in makefile
+    assert "$(BIN)/python tools/nbgrader_cells.py --check notebooks" in makefile
+    # make student is nbgrader's generate_assignment on the course laid out in build/course
+    assert "$(BIN)/python tools/nbgrader_cells.py --course $(COURSE) notebooks" in makefile
+    assert "nbgrader generate_assignment" in makefile
+    assert "nstutils.notebooks" not in makefile and "notebooks.py student" not in makefile

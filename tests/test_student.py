@@ -1,18 +1,17 @@
-"""Student notebooks: with every solution replaced by a stub, each notebook stops at its first check.
+"""Student notebooks, as ``make student`` makes them: each stops at its first check with "not implemented yet".
 
-A course notebook holds reference solutions between ``### BEGIN SOLUTION`` / ``### END
-SOLUTION`` (inside function bodies) and a ``check.<name>(...)`` call in a later cell. Built
-as a student notebook (``python tools/notebooks.py student``) and executed, it must run
-cleanly up to the first check after the first solution, and fail there with the check's
-``CheckError: … not implemented yet`` — so no check passes silently on an empty stub and
-no earlier cell depends on a solution.
+``make student`` lays out an nbgrader course (``tools/nbgrader_cells.py --course build/course notebooks``) and runs
+nbgrader's own ``generate_assignment``, which replaces every ``### BEGIN SOLUTION`` … ``### END SOLUTION`` region by
+``raise NotImplementedError()``. Here the same two commands build a course in a temporary folder; every released
+notebook, executed, must run cleanly up to the first graded check after its first solution cell and fail there
+with the check's ``CheckError: … not implemented yet`` — so no check passes silently on an empty stub and no
+earlier cell needs a solution.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import re
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import List, Tuple
@@ -22,173 +21,97 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+if os.environ.get("CI"):
+    import nbgrader  # noqa: F401 -- in CI a missing nbgrader is a failure, not a skip
+else:
+    pytest.importorskip("nbgrader", reason="nbgrader is in the test extra: pip install -e '.[test]'")
 
-
-def _load_notebook_tool():
-    """tools/notebooks.py, the repository's notebook tool (a script beside the package, not in the wheel)."""
-    if "notebook_tools" not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "tools" / "notebooks.py"
-        spec = importlib.util.spec_from_file_location("notebook_tools", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["notebook_tools"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["notebook_tools"]
-
-
-tool = _load_notebook_tool()
-BEGIN_SOLUTION, END_SOLUTION, solution_cells, student_notebook = (
-    tool.BEGIN_SOLUTION, tool.END_SOLUTION, tool.solution_cells, tool.student_notebook)
-
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-CHECK_CALL = re.compile(r"(?<![\w.])check\.\w+\s*\(")
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+TOOL = ROOT / "tools" / "nbgrader_cells.py"
 CELL_TIMEOUT = 900
 
 
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+def _env() -> dict:
+    env = dict(os.environ, NSTUTILS_FAST="1")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # nbgrader runs alembic
+    return env
 
 
-def _is_check_cell(cell: dict) -> bool:
-    source = cell.get("source", "")
-    source = "".join(source) if isinstance(source, list) else source
-    return cell.get("cell_type") == "code" and bool(CHECK_CALL.search(source))
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> Path:
+    """build/course/release as ``make student`` writes it, in a temporary folder."""
+    course = tmp_path_factory.mktemp("student") / "course"
+    for command in ([str(TOOL), "--course", str(course), str(NOTEBOOKS)],
+                    ["-m", "nbgrader", "generate_assignment", "*", "--force"]):
+        done = subprocess.run([sys.executable, *command], cwd=course if "nbgrader" in command else ROOT,
+                              env=_env(), capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, done.stderr[-4000:]
+    return course / "release"
 
 
-def first_check_after_first_solution(nb: dict, name: str = "notebook") -> Tuple[int, int | None]:
-    """(index of the first cell with a solution, index of the first later cell calling ``check.``)."""
-    solutions = solution_cells(nb, name)
-    if not solutions:
-        raise ValueError(f"{name} has no solution")
-    first = solutions[0][0]
-    later = [i for i, cell in enumerate(nb["cells"]) if i > first and _is_check_cell(cell)]
+def first_check_after_first_solution(nb) -> Tuple[int, int | None]:
+    """(index of the first solution cell, index of the first graded cell after it), from nbgrader's metadata."""
+    kinds = [cell.metadata.get("nbgrader", {}) for cell in nb.cells]
+    first = next(i for i, meta in enumerate(kinds) if meta.get("solution"))
+    later = [i for i, meta in enumerate(kinds) if i > first and meta.get("grade")]
     return first, (later[0] if later else None)
 
 
-def run_until_error(nb: dict, cwd: Path, timeout: int = CELL_TIMEOUT) -> Tuple[int | None, str, str, List[str]]:
+def run_until_error(nb, cwd: Path, timeout: int = CELL_TIMEOUT) -> Tuple[int | None, str, str, List[str]]:
     """Execute ``nb`` cell by cell in a python3 kernel (cwd ``cwd``), stopping at the first error.
 
     Returns ``(index of the failing cell or None, exception name, exception value, printed text)``.
     """
-    notebook = nbformat.reads(json.dumps(nb), as_version=4)   # joins list sources, as reading a file does
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=False,
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(cwd)}})
     printed: List[str] = []
     with client.setup_kernel():
-        for index, cell in enumerate(notebook.cells):
+        for index, cell in enumerate(nb.cells):
             try:
                 client.execute_cell(cell, index)
             except CellExecutionError as exc:
                 return index, exc.ename, exc.evalue, printed
             finally:
-                for output in cell.get("outputs", []):
-                    if output.get("output_type") == "stream":
-                        printed.append(output.get("text", ""))
+                printed += [out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream"]
     return None, "", "", printed
 
 
-def stops_at_first_check(nb: dict, name: str, cwd: Path) -> str | None:
-    """None when the student version of ``nb`` fails exactly as it should, else what went wrong."""
-    first, check_cell = first_check_after_first_solution(nb, name)
-    if check_cell is None:
-        return f"{name}: no code cell calls check.… after the first solution (cell {first})"
-    student = student_notebook(nb, name)
-    index, ename, evalue, _ = run_until_error(student, cwd)
-    if index is None:
-        return f"{name}: the student version ran without any error: the check in cell {check_cell} passed on a stub"
-    if index != check_cell:
-        return (f"{name}: the first error is in cell {index} ({ename}: {evalue[:300]}), expected it in cell "
-                f"{check_cell}, the first check after the first solution (cell {first})")
-    if ename != "CheckError" or "not implemented yet" not in evalue:
-        return f"{name}: cell {index} raised {ename}: {evalue[:300]}; expected CheckError: … not implemented yet"
-    return None
+def test_make_student_releases_every_notebook_without_solutions(release):
+    names = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
+    assert sorted(path.name for path in release.iterdir()) == names
+    for name in names:
+        text = (release / name / f"{name}.ipynb").read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text, name
 
 
-@pytest.fixture
-def fast_kernel_env(monkeypatch):
-    """The kernel inherits this environment: fast mode, and the course images from ../shared when present."""
-    monkeypatch.setenv("NSTUTILS_FAST", "1")
+COURSE = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-# --- the harness itself, on a small notebook written here ------------------------------------
+@pytest.mark.parametrize("name", COURSE)
+def test_student_notebook_stops_at_its_first_check(release, name, monkeypatch):
+    monkeypatch.setenv("NSTUTILS_FAST", "1")   # the kernel inherits it
+    nb = nbformat.read(release / name / f"{name}.ipynb", as_version=4)
+    first, check_cell = first_check_after_first_solution(nb)
+    assert check_cell is not None, f"{name}: no graded check after the first solution (cell {first})"
+    index, ename, evalue, _ = run_until_error(nb, NOTEBOOKS)
+    assert index is not None, f"{name}: the student version ran without error: cell {check_cell} passed on a stub"
+    assert index == check_cell, (f"{name}: the first error is in cell {index} ({ename}: {evalue[:300]}), expected "
+                                 f"it in cell {check_cell}, the first check after the first solution (cell {first})")
+    assert ename == "CheckError" and "not implemented yet" in evalue, f"{name}: cell {index} raised {ename}: {evalue}"
 
 
-def _cell(kind: str, source: str) -> dict:
-    cell = {"cell_type": kind, "id": f"cell-{abs(hash((kind, source))) % 10**8}", "metadata": {}, "source": source}
-    if kind == "code":
-        cell.update(outputs=[], execution_count=None)
-    return cell
-
-
-def _tiny_course(your_turn: str) -> dict:
-    setup = ("import sys, os\n"
-             f"assert sys.prefix == {sys.prefix!r}, sys.prefix   # the kernel runs the tests' Python\n"
-             "assert os.environ.get('NSTUTILS_FAST') == '1'\n"
-             "import tensorflow as tf\n"
-             "from nstutils.course import check")
-    return {"cells": [_cell("markdown", "# A tiny course"), _cell("code", setup),
-                      _cell("markdown", "## Your turn: the Gram matrix"), _cell("code", your_turn),
-                      _cell("code", "x = 1   # an ordinary cell between exercise and check"),
-                      _cell("code", "check.gram_matrix(gram_matrix)"),
-                      _cell("code", "def later():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION"),
-                      _cell("code", "check.same('later', later, 2)")],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
-
-
-GRAM_SOLVED = ("def gram_matrix(F):\n"
-               f"    {BEGIN_SOLUTION}\n"
-               "    b, h, w, c = F.shape\n"
-               "    x = tf.reshape(F, [b, h * w, c])\n"
-               "    return tf.matmul(x, x, transpose_a=True) / float(h * w)\n"
-               f"    {END_SOLUTION}")
-
-
-def test_harness_on_a_tiny_notebook(tmp_path, fast_kernel_env):
-    nb = _tiny_course(GRAM_SOLVED)
-    assert first_check_after_first_solution(nb) == (3, 5)
-    # The solved notebook runs through, printing the checks' green lines.
-    index, ename, evalue, printed = run_until_error(nb, tmp_path)
-    assert index is None, (ename, evalue)
-    assert "\x1b[32m✔ gram_matrix: correct on 6 cases\x1b[0m\n" in printed
-    assert "\x1b[32m✔ later: correct\x1b[0m\n" in printed
-    # Its student version stops at the first check with "not implemented yet".
-    assert stops_at_first_check(nb, "tiny.ipynb", tmp_path) is None
-
-
-def test_harness_catches_a_solution_outside_a_function(tmp_path, fast_kernel_env):
-    nb = _tiny_course(f"{BEGIN_SOLUTION}\ngram_matrix = lambda F: F\n{END_SOLUTION}")
-    problem = stops_at_first_check(nb, "tiny.ipynb", tmp_path)
-    assert problem is not None and "first error is in cell 3 (NotImplementedError" in problem
-
-
-# --- the course notebooks --------------------------------------------------------------------
-
-
-COURSE = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-
-
-@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
-def test_student_notebook_stops_at_its_first_check(path, fast_kernel_env):
-    nb = _load(path)
-    if not solution_cells(nb, path.name):
-        pytest.skip(f"{path.name} has no ### BEGIN SOLUTION block")
-    problem = stops_at_first_check(nb, path.name, NOTEBOOKS)
-    assert problem is None, problem
-
-
-def test_enough_exercises_each_followed_by_a_check():
-    """At least 12 solution blocks across notebooks 01–06, each cell of them followed by a check cell."""
+def test_enough_exercises_each_followed_by_a_check(release):
+    """At least 12 graded functions in notebooks 01–06, each solution cell followed by its graded check."""
     total = 0
-    unchecked = []
-    for path in COURSE:
-        if not "01" <= path.name[:2] <= "06":
+    for name in COURSE:
+        if not "01" <= name[:2] <= "06":
             continue
-        nb = _load(path)
-        cells = solution_cells(nb, path.name)
-        total += sum(count for _, count in cells)
-        for position, (index, _) in enumerate(cells):
-            end = cells[position + 1][0] if position + 1 < len(cells) else len(nb["cells"])
-            if not any(_is_check_cell(nb["cells"][i]) for i in range(index + 1, end)):
-                unchecked.append(f"{path.name} cell {index}")
-    assert not unchecked, f"solutions with no check.… call after them (before the next solution): {unchecked}"
-    assert total >= 12, f"notebooks 01–06 hold {total} solution blocks, the course needs at least 12"
+        nb = nbformat.read(release / name / f"{name}.ipynb", as_version=4)
+        meta = [cell.metadata.get("nbgrader", {}) for cell in nb.cells]
+        solutions = [i for i, m in enumerate(meta) if m.get("solution")]
+        for position, index in enumerate(solutions):
+            end = solutions[position + 1] if position + 1 < len(solutions) else len(nb.cells)
+            assert any(meta[i].get("grade") for i in range(index + 1, end)), f"{name} cell {index} has no check"
+        total += sum(1 for m in meta if m.get("grade") and m.get("points"))
+    assert total >= 12, f"notebooks 01–06 hold {total} graded checks, the course needs at least 12"

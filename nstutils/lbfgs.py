@@ -146,7 +146,8 @@ def minimize_lbfgs(fun: Callable[[np.ndarray], Tuple[float, np.ndarray]], x0, *,
                    callback: Optional[Callable[[int, np.ndarray, float], object]] = None, history: int = 20,
                    lower: float = 0.0, upper: float = 1.0, max_restarts: int = 5, tolerance: float = 1e-7,
                    max_evaluations: Optional[int] = None,
-                   fallback: Optional[Callable[[np.ndarray], Tuple[float, np.ndarray]]] = None) -> LbfgsOutcome:
+                   fallback: Optional[Callable[[np.ndarray], Tuple[float, np.ndarray]]] = None,
+                   engine: str = "scipy") -> LbfgsOutcome:
     """Minimise ``fun`` over the box ``[lower, upper]`` with at most ``max_steps`` L-BFGS iterations.
 
     ``fun(x)`` gets a float32 array shaped like ``x0`` and returns ``(loss, gradient)``.
@@ -163,13 +164,20 @@ def minimize_lbfgs(fun: Callable[[np.ndarray], Tuple[float, np.ndarray]], x0, *,
     fresh memory, and the returned ``x``/``loss`` are ``fallback``'s best (the two losses
     need not be comparable). ``max_evaluations`` (default ``20·max_steps + 100``) bounds
     the calls of both. A non-finite loss or gradient ends the run as ``"diverged"``.
+
+    ``engine``: ``"scipy"`` (SciPy's L-BFGS-B) or ``"numpy"`` (:func:`projected_run`, a float32
+    projected L-BFGS whose own work per step is a few passes over the image); both restart,
+    hand over and stop the same way.
     """
+    if engine not in ENGINES:
+        raise SettingsError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if isinstance(max_steps, bool) or int(max_steps) < 1:
         raise SettingsError(f"max_steps must be at least 1, got {max_steps!r}")
     if not lower < upper:
         raise SettingsError(f"need lower < upper, got {lower}, {upper}")
     search = _Search(np.asarray(x0, np.float32).shape, int(max_steps), callback, history, lower, upper,
                      max_evaluations or 20 * int(max_steps) + 100)
+    search.run = ENGINES[engine]
     start = np.clip(np.asarray(x0, np.float32), lower, upper).astype(np.float32).reshape(-1)
     phases = [fun] + ([fallback] if fallback is not None else [])
     outcome = None
@@ -203,7 +211,7 @@ class _Search:
         """Run SciPy's L-BFGS-B with restarts on ``fun`` from ``start``; the best point it found."""
         function = _Function(fun, self.shape, self.budget - self.evaluations)
         try:
-            reason, detail = _scipy_run(function, start, self, stalls)
+            reason, detail = self.run(function, start, self, stalls)
         except _Diverged:
             reason, detail = "diverged", function.bad
         except _Budget:
@@ -253,3 +261,98 @@ def _scipy_run(function: _Function, start: np.ndarray, search: _Search, stalls: 
         search.restarts += 1
         x = function.best_x if function.best_x is not None else x
     return "finished", ""
+
+
+def projected_run(function: _Function, start: np.ndarray, search: _Search, stalls: _Stalls) -> Tuple[str, str]:
+    """Projected L-BFGS in float32 numpy from ``start``, with the contract of SciPy's run above.
+
+    Each step: the two-loop direction, a move along it clipped into the box, accepted by an
+    Armijo test on the clipped move with a quadratic backtrack. A failed line search is a
+    stall: fresh memory from the best point, as with SciPy. Zeroing the directions of the
+    variables a bound holds (before or after the two-loop) ended 0.3-2 % higher at 64 px
+    after 200 evaluations on two pairs; the plain clip ended within 0.5 % of SciPy.
+    """
+    steps = search.steps
+    memory = TwoLoopMemory(search.history)
+    x = start.astype(np.float32, copy=True)
+    f, g = function(x)
+    while steps < search.max_steps:
+        direction = memory.direction(g)
+        step = _line_search(function, x, f, g, direction, search.lower, search.upper)
+        if step is None:
+            if stalls.restart(function.best_f):
+                return "converged", f"{stalls.describe()} (the last line search found no lower loss)"
+            search.restarts += 1
+            memory.clear()
+            x = function.best_x.copy()
+            f, g = function(x)  # answered from memory, not evaluated again
+            continue
+        x_new, f, g_new = step
+        memory.push(x_new - x, g_new - g)
+        x, g = x_new, g_new
+        steps += 1
+        search.done(steps, x, f)
+    return "finished", ""
+
+
+class TwoLoopMemory:
+    """The last ``size`` pairs (s, y) of one L-BFGS run, float32, and the two-loop recursion."""
+
+    def __init__(self, size: int):
+        self.size = max(1, int(size))
+        self.pairs: list = []
+
+    def clear(self) -> None:
+        self.pairs.clear()
+
+    def push(self, s: np.ndarray, y: np.ndarray) -> None:
+        sy = float(np.dot(s, y))
+        if sy > 1e-10 * float(np.dot(y, y)):  # keep the approximation positive definite
+            self.pairs.append((s, y, 1.0 / sy))
+            del self.pairs[:-self.size]
+
+    def direction(self, g: np.ndarray) -> np.ndarray:
+        """``-H g``; the first step of a memory moves distance 1 (as L-BFGS-B's)."""
+        norm = float(np.linalg.norm(g))
+        if norm == 0.0:
+            return g
+        if not self.pairs:
+            return -g / np.float32(norm)
+        q = g.copy()
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            alpha = rho * float(np.dot(s, q))
+            q -= np.float32(alpha) * y
+            alphas.append(alpha)
+        s, y, rho = self.pairs[-1]
+        q *= np.float32(1.0 / (rho * float(np.dot(y, y))))
+        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas)):
+            q += np.float32(alpha - rho * float(np.dot(y, q))) * s
+        if not float(np.dot(g, q)) > 0:  # not a descent direction: start the memory again
+            self.clear()
+            return -g / np.float32(norm)
+        return -q
+
+
+def _line_search(function: _Function, x: np.ndarray, f: float, g: np.ndarray, d: np.ndarray, lower: float,
+                 upper: float, c1: float = 1e-4, tries: int = 10):
+    """``(x', f', g')`` with ``x' = clip(x + a·d)`` passing Armijo's test, or None (no descent found)."""
+    if not np.any(d):
+        return None
+    alpha = 1.0
+    for _ in range(tries):
+        trial = np.clip(x + np.float32(alpha) * d, lower, upper)
+        moved = trial - x
+        slope = float(np.dot(g, moved))  # the decrease a linear model predicts for this move
+        if not slope < 0:
+            return None
+        f_trial, g_trial = function(trial)
+        if f_trial <= f + c1 * slope:
+            return trial, f_trial, g_trial
+        # minimum of the quadratic through f, the slope and f_trial, kept within [0.1, 0.5] of the step
+        alpha *= min(0.5, max(0.1, -slope / (2.0 * (f_trial - f - slope))))
+    return None
+
+
+#: The L-BFGS implementations :func:`minimize_lbfgs` can run (its ``engine`` argument).
+ENGINES = {"scipy": _scipy_run, "numpy": projected_run}

@@ -226,3 +226,63 @@ def test_the_outcome_is_structured_and_the_message_is_made_from_it():
                                     f"best loss {outcome.loss:.6g}")
     plain = minimize_lbfgs(quadratic, np.zeros(40, np.float32), max_steps=5)
     assert plain.switched_at is None and "switched" not in plain.message
+
+
+@pytest.mark.parametrize("engine", ["scipy", "numpy"])
+def test_both_engines_solve_in_the_box_and_report_the_same_way(engine):
+    """The float32 projected engine keeps SciPy's contract: the boxed optimum, every step called back,
+    the evaluation limit, divergence and the hand-over to the fallback."""
+    outcome = minimize_lbfgs(quadratic, np.full(40, 0.5, np.float32), max_steps=300, engine=engine)
+    np.testing.assert_allclose(outcome.x, np.clip(CENTRE, 0, 1), atol=1e-4)
+    assert outcome.stop_reason == "converged" and outcome.x.dtype == np.float32
+    bounded = minimize_lbfgs(rosenbrock, np.full(10, 0.1, np.float32), max_steps=500, upper=0.6, engine=engine)
+    assert bounded.x.min() >= 0.0 and bounded.x.max() <= 0.6 and bounded.x[0] == pytest.approx(0.6, abs=1e-3)
+    calls = []
+    done = minimize_lbfgs(rosenbrock, np.zeros(30, np.float32), max_steps=12, engine=engine,
+                          callback=lambda step, x, loss: calls.append((step, loss)))
+    assert done.stop_reason == "finished" and [s for s, _ in calls] == list(range(1, 13))
+    assert all(math.isfinite(loss) for _, loss in calls)
+    limited = minimize_lbfgs(rosenbrock, np.zeros(30, np.float32), max_steps=1000, max_evaluations=15, engine=engine)
+    assert limited.stop_reason == "evaluation_limit" and limited.evaluations == 15
+    handed = minimize_lbfgs(noisy(quadratic, relative=1e-2), np.full(40, 0.5, np.float32), max_steps=60,
+                            fallback=quadratic, engine=engine)
+    assert handed.switched_at is not None and handed.loss == pytest.approx(quadratic(handed.x)[0])
+
+
+def test_the_numpy_engine_restarts_keeps_the_best_point_and_diverges_cleanly():
+    def flat(x):
+        return 1.0, np.full(x.shape, -1.0, np.float32)  # points into the upper bound: no step can help
+    stuck = minimize_lbfgs(flat, np.ones(5, np.float32), max_steps=100, max_restarts=3, engine="numpy")
+    assert stuck.stop_reason == "converged" and stuck.restarts == 3 and stuck.steps == 0
+    assert "line search" in stuck.message
+    count = [0]
+
+    def breaks(x):
+        count[0] += 1
+        f, g = rosenbrock(x)
+        return (float("nan"), g) if count[0] > 6 else (f, g)
+
+    broken = minimize_lbfgs(breaks, np.zeros(10, np.float32), max_steps=50, engine="numpy")
+    assert broken.stop_reason == "diverged" and broken.loss == pytest.approx(rosenbrock(broken.x)[0])
+    with pytest.raises(SettingsError, match="engine"):
+        minimize_lbfgs(quadratic, np.zeros(40, np.float32), max_steps=5, engine="fortran")
+
+
+def test_the_numpy_engines_direction_meets_the_secant_equation():
+    """BFGS's inverse Hessian maps the newest y to its s exactly; from an empty memory the first step
+    moves distance 1 downhill; pairs with no positive curvature are not kept."""
+    from nstutils.lbfgs import TwoLoopMemory
+
+    rng = np.random.default_rng(0)
+    a = np.diag(np.geomspace(1.0, 10.0, 6)).astype(np.float32)
+    memory = TwoLoopMemory(3)
+    g = rng.standard_normal(6).astype(np.float32)
+    np.testing.assert_allclose(memory.direction(g), -g / np.linalg.norm(g), rtol=1e-6)
+    for _ in range(5):
+        s = rng.standard_normal(6).astype(np.float32)
+        memory.push(s, a @ s)
+    assert len(memory.pairs) == 3  # only the newest `history` pairs
+    np.testing.assert_allclose(memory.direction(a @ s), -s, rtol=1e-3, atol=1e-4)
+    memory.push(s, -s)  # negative curvature: skipped
+    assert len(memory.pairs) == 3
+    assert memory.direction(np.zeros(6, np.float32)).tolist() == [0.0] * 6

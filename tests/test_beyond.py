@@ -128,3 +128,21 @@ def test_a_speckled_photo_fails_the_paper_assertion():
     assert not photo_looks(shuffled, photo)["findings"]["structure_kept"]
     with pytest.raises(SettingsError):
         speckle_ratio(photo, photo[:10])
+
+
+def test_dot_excess_is_relative_to_the_painting_at_the_same_size():
+    from nstutils.course.beyond import DOT_FLOOR, dot_excess
+
+    photo = _smooth_photo()                     # 96 × 128, no dots
+    assert dot_excess(photo, photo) == 0.0
+    dotted = photo.copy()
+    spots = [(10 + 8 * k, 12 + 9 * k) for k in range(10)]
+    for row, column in spots:
+        dotted[row, column] = 1.0
+    assert dot_excess(dotted, photo) == pytest.approx(len(spots) / DOT_FLOOR)  # a clean painting: the floor
+    assert dot_excess(dotted, dotted) == pytest.approx(1.0)                    # as many as the painting has
+    assert dot_excess(dotted[np.newaxis], dotted, floor=1e4) == pytest.approx(len(spots) / 1e4)
+    one = photo.copy()
+    one[40, 40] = 1.0
+    assert dot_excess(one, photo) == pytest.approx(1 / DOT_FLOOR)             # one chance dot passes 1.5
+    assert dot_excess(photo, dotted) == 0.0

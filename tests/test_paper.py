@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nstutils.course import paper
-from nstutils.course.beyond import dots_per_megapixel
+from nstutils.course.beyond import dot_excess, dots_per_megapixel
 from nstutils.errors import SettingsError
 from nstutils.course.experiments import weights_for_ratio
 from nstutils.settings import make_settings
@@ -95,6 +95,7 @@ def test_ratio_grid():
                                                                    "largest_ratio_closest"}
     assert result["dots"].shape == (2, 2)
     assert result["dots"][1, 1] == dots_per_megapixel(result["images"][(1, 1)])
+    assert result["dot_excess"][1, 1] == dot_excess(result["images"][(1, 1)], "starry_night")
     # the same noise start in every cell: with 3 steps the cells still share much of it
     assert all(_is_image(image) for image in result["images"].values())
 
@@ -151,3 +152,23 @@ def test_the_paper_options_use_the_recipe_constants():
     assert (options["pooling"], options["weights"]) == (recipes.PAPER_POOLING, recipes.PAPER_WEIGHTS)
     assert options["style_layers"] == tuple(f"block{i}_conv1" for i in range(1, 6))
     assert paper.PAPER_RATIOS is recipes.PAPER_RATIOS and not hasattr(paper, "paper_weights")
+
+
+def test_reference_start_is_the_mean_colour_with_tiny_noise():
+    from nstutils.course.paper_setup import REFERENCE_NOISE, reference_start
+
+    start = reference_start((1, 48, 64, 3), seed=1)
+    assert start.shape == (1, 48, 64, 3) and start.dtype == np.float32
+    mean = np.array([123.68, 116.779, 103.939]) / 255  # the ImageNet mean colour, RGB
+    assert np.allclose(start.reshape(-1, 3).mean(0), mean, atol=1e-5)
+    assert 0.5 * REFERENCE_NOISE < start.std(axis=(0, 1, 2)).min() < 2 * REFERENCE_NOISE  # noise, not flat
+    assert not np.array_equal(start, reference_start((48, 64), seed=2))
+    assert np.array_equal(reference_start((48, 64), seed=1), start)
+    from nstutils.images import load_image
+
+    photo = load_image("tubingen", max_dim=48)
+    result = paper.stylize_paper(photo, "starry_night", 1e-3, 48, 2, 0, {"compute_dtype": "float32"},
+                                 init=reference_start(photo.shape))
+    assert result.image.shape == photo.shape[1:] and np.isfinite(result.best_loss)
+    with pytest.raises(SettingsError, match="amplitude"):
+        reference_start((48, 64), amplitude=-1.0)

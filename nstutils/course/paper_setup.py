@@ -27,7 +27,7 @@ from nstutils.errors import SettingsError
 from nstutils.recipes import (PAPER_CONTENT_LAYER, PAPER_POOLING, PAPER_RATIO_SCALE, PAPER_STYLE_LAYERS,
                               PAPER_WEIGHTS)
 from nstutils.run import StylizeResult, stylize
-from nstutils.vgg19 import layer_name, layer_names
+from nstutils.vgg19 import CAFFE_MEAN_BGR, layer_name, layer_names
 
 from .experiments import weights_for_ratio
 
@@ -69,6 +69,29 @@ def paper_options(ratio: float, content_shape: Sequence[int], *, content_layer: 
     }
     options.update(overrides)
     return options
+
+
+#: Standard deviation, in [0, 1] pixel units, of the reference implementation's random start: jcjohnson/neural-style's
+#: ``-init random`` is ``torch.randn(...):mul(0.001)`` in its preprocessed space (0-255 scale, ImageNet mean
+#: subtracted), i.e. the mean colour plus noise of 0.001 / 255.
+REFERENCE_NOISE = 0.001 / 255.0
+
+
+def reference_start(shape: Sequence[int], seed: int = 0, amplitude: float = REFERENCE_NOISE) -> np.ndarray:
+    """A ``[1, H, W, 3]`` start image as the reference implementation draws its "random" start
+    (``04_style_layers``): VGG19's ImageNet mean colour plus Gaussian noise of standard deviation
+    ``amplitude`` (default :data:`REFERENCE_NOISE`), almost flat grey.
+
+    ``shape`` is ``(height, width)`` or ``[1, H, W, 3]``. Pass it as ``init``. Unlike the uniform
+    white noise of ``init="noise"``, nothing of the start survives as pixel-scale speckle (measured on
+    Figure 4's all-layer cell at α/β 1e-3, 256 px, 100 steps: see ``docs/paper.md``).
+    """
+    if not np.isfinite(amplitude) or amplitude < 0:
+        raise SettingsError(f"amplitude must be a finite number ≥ 0, got {amplitude}")
+    height, width = (shape[1], shape[2]) if len(shape) == 4 else shape[:2]
+    mean = CAFFE_MEAN_BGR[::-1].astype(np.float64) / 255.0
+    noise = np.random.default_rng(seed).standard_normal((1, int(height), int(width), 3))
+    return np.clip(mean + amplitude * noise, 0.0, 1.0).astype(np.float32)
 
 
 def network_options(options: Mapping[str, Any], init: bool = True) -> Dict[str, Any]:

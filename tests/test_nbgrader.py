@@ -12,8 +12,10 @@ repository's notebooks, then nbgrader itself, by its command line and default se
   diagnosis in the graded notebook;
 * ``generate_feedback`` writes HTML that shows the diagnosis.
 
-Scores are read from the gradebook. Notebooks run in fast mode (``NSTUTILS_FAST=1``); the stubs and the mistake
-are graded on the one notebook they concern, the reference on all eight.
+Scores are read from the gradebook. Notebooks run in fast mode (``NSTUTILS_FAST=1``). The course is laid out and
+generated once for the module (``tools/nbgrader_cells.py --course``, what ``make student`` runs), and every
+submission (the reference on all eight notebooks, the stubs and the mistakes on the one notebook each concerns) is
+graded by one ``nbgrader autograde`` run: nbgrader starts once, each notebook's kernel once.
 """
 from __future__ import annotations
 
@@ -43,13 +45,18 @@ CONFIG = ROOT / "teach" / "nbgrader_config.py"
 COURSE_ID = "nstutils"
 MIN_GRADED_CELLS = 30
 
-# The one wrong function: 01's convolution with the kernel flipped (the mathematical convolution, not the
-# cross-correlation CNNs compute), a learner's classic. No other graded cell calls convolution, so exactly its
-# point goes. (A wrong gram_matrix would also fail the checks of layer_style_loss, style_loss, tile and the
-# mirrored-painting answer, whose reference solutions call the learner's gram_matrix: 5 points for one mistake.)
-MISTAKE_NOTEBOOK = "01_cnn_features"
-MISTAKE_FUNCTION = "convolution"
-MISTAKE_SOURCE = '''def convolution(image, kernel):
+# One wrong function per submission: (notebook, function, wrong source). 03's gram_matrix with the product the wrong
+# way round (F F^T, [HW, HW]) is the mistake whose cost spreads furthest: layer_style_loss, style_loss and the
+# mirrored-painting answer call gram_matrix. The checks grade each function with the library's pieces in place of
+# the learner's (check.pieces), so exactly check_gram_matrix's point goes. 01's flipped kernel is the second case.
+MISTAKES = {
+    "gram_mistake": ("03_gram_style", "gram_matrix", '''def gram_matrix(F):
+    """F [B, H, W, C] -> G [B, C, C]."""
+    b, h, w, c = F.shape
+    x = tf.reshape(F, [b, h * w, c])
+    return tf.matmul(x, x, transpose_b=True) / float(h * w)
+'''),
+    "convolution_mistake": ("01_cnn_features", "convolution", '''def convolution(image, kernel):
     """'Valid' 2-D cross-correlation: image [H, W], kernel [kh, kw] -> [H - kh + 1, W - kw + 1]."""
     kernel = kernel[::-1, ::-1]
     kh, kw = kernel.shape
@@ -58,7 +65,9 @@ MISTAKE_SOURCE = '''def convolution(image, kernel):
         for j in range(out.shape[1]):
             out[i, j] = np.sum(image[i:i + kh, j:j + kw] * kernel)
     return out
-'''
+'''),
+}
+STUBS_NOTEBOOK = "03_gram_style"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -124,19 +133,36 @@ def _scores(course: Path, student: str, name: str) -> Dict[str, tuple]:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
-    """The course folder with every notebook's metadata written and every assignment generated."""
+    """The course folder as ``make student`` makes it: metadata written, every assignment generated."""
     names = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
     assert len(names) == 8, names
-    course = tmp_path_factory.mktemp("course")
-    shutil.copy(CONFIG, course / "nbgrader_config.py")
-    for name in names:
-        (course / "source" / name).mkdir(parents=True)
-        shutil.copy(NOTEBOOKS / f"{name}.ipynb", course / "source" / name)
+    course = tmp_path_factory.mktemp("course") / "course"
+    done = subprocess.run([sys.executable, str(TOOL), "--course", str(course), str(NOTEBOOKS)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (course / "source").iterdir()) == names
     sources = [str(course / "source" / name / f"{name}.ipynb") for name in names]
-    for args in (sources, ["--check", *sources]):   # write, then the CI check passes on what was written
-        done = subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, str(TOOL), "--check", *sources], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr      # the copies pass the CI check
     nbgrader(course, "generate_assignment", "*")   # every assignment in source/, in one run
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(course) -> Path:
+    """Every submission in submitted/, then one autograde run over all of them, and the mistakes' feedback."""
+    names = sorted(path.name for path in (course / "release").iterdir())
+    for name in names:
+        _submit(course, "reference", name, _reference(course, name))
+    _submit(course, "stubs", STUBS_NOTEBOOK, {})
+    for student, (name, function, source) in MISTAKES.items():
+        solutions = _reference(course, name)
+        assert function in solutions, (name, sorted(solutions))
+        solutions[function] = source
+        _submit(course, student, name, solutions)
+    nbgrader(course, "autograde", "*")                # every assignment, every student
+    for student, (name, _, _) in MISTAKES.items():
+        nbgrader(course, "generate_feedback", name, "--student", student)
     return course
 
 
@@ -182,69 +208,77 @@ def test_generate_assignment_releases_every_notebook_with_graded_cells(course):
         assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text, name
 
 
-def test_autograde_gives_the_reference_full_marks(course):
-    names = sorted(path.name for path in (course / "release").iterdir())
+def test_autograde_gives_the_reference_full_marks(graded):
+    names = sorted(path.name for path in (graded / "release").iterdir())
     for name in names:
-        _submit(course, "reference", name, _reference(course, name))
-    nbgrader(course, "autograde", "*", "--student", "reference")
-    for name in names:
-        scores = _scores(course, "reference", name)
+        scores = _scores(graded, "reference", name)
         lost = {grade_id: score for grade_id, score in scores.items() if score[0] != score[1]}
         assert not lost, f"{name}: the reference solutions lose points on {lost}"
 
 
-def test_autograde_gives_the_released_stubs_zero(course):
-    _submit(course, "stubs", MISTAKE_NOTEBOOK, {})
-    nbgrader(course, "autograde", MISTAKE_NOTEBOOK, "--student", "stubs")
-    scores = _scores(course, "stubs", MISTAKE_NOTEBOOK)
+def test_autograde_gives_the_released_stubs_zero(graded):
+    scores = _scores(graded, "stubs", STUBS_NOTEBOOK)
     assert scores and all(score == 0 for score, _ in scores.values()), scores
-    graded = nbformat.read(course / "autograded" / "stubs" / MISTAKE_NOTEBOOK / f"{MISTAKE_NOTEBOOK}.ipynb",
-                           as_version=4)
-    shown = _cell_text(_by_grade_id(graded)[f"check_{MISTAKE_FUNCTION}"])
+    notebook = nbformat.read(graded / "autograded" / "stubs" / STUBS_NOTEBOOK / f"{STUBS_NOTEBOOK}.ipynb",
+                             as_version=4)
+    shown = _cell_text(_by_grade_id(notebook)["check_gram_matrix"])
     assert "not implemented" in shown, shown   # the learner is told what is missing, not shown a bare traceback
 
 
-def _diagnosis(course: Path) -> str:
+def _diagnosis(course: Path, name: str, function: str, source: str) -> str:
     """What the course's own check says about the mistake, run here as the notebook's check cell runs it."""
-    try:
-        from nstutils.course import check
-    except ImportError:   # before the course modules moved
-        from nstutils import check
+    from nstutils.course import check
     import numpy as np
     import tensorflow as tf
 
-    source = nbformat.read(course / "source" / MISTAKE_NOTEBOOK / f"{MISTAKE_NOTEBOOK}.ipynb", as_version=4)
-    check_cell = _by_grade_id(source)[f"check_{MISTAKE_FUNCTION}"].source
-    name = re.search(rf"check\.(\w+)\(\s*{MISTAKE_FUNCTION}\s*\)", check_cell).group(1)
+    notebook = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
+    check_cell = _by_grade_id(notebook)[f"check_{function}"].source
+    check_name = re.search(rf"check\.(\w+)\(\s*{function}\s*\)", check_cell).group(1)
     namespace = {"np": np, "tf": tf}
-    exec(MISTAKE_SOURCE, namespace)
+    exec(source, namespace)
     with pytest.raises(AssertionError) as failed:
-        getattr(check, name)(namespace[MISTAKE_FUNCTION])
+        getattr(check, check_name)(namespace[function])
     return str(failed.value)
 
 
-def test_autograde_takes_exactly_the_wrong_functions_points_and_says_why(course):
-    solutions = _reference(course, MISTAKE_NOTEBOOK)
-    assert MISTAKE_FUNCTION in solutions
-    solutions[MISTAKE_FUNCTION] = MISTAKE_SOURCE
-    _submit(course, "one_mistake", MISTAKE_NOTEBOOK, solutions)
-    nbgrader(course, "autograde", MISTAKE_NOTEBOOK, "--student", "one_mistake")
-
-    scores = _scores(course, "one_mistake", MISTAKE_NOTEBOOK)
+@pytest.mark.parametrize("student", sorted(MISTAKES))
+def test_autograde_takes_exactly_the_wrong_functions_points_and_says_why(graded, student):
+    name, function, source = MISTAKES[student]
+    scores = _scores(graded, student, name)
     lost = {grade_id: score for grade_id, score in scores.items() if score[0] != score[1]}
-    assert lost == {f"check_{MISTAKE_FUNCTION}": (0, 1)}, lost
+    assert lost == {f"check_{function}": (0, 1)}, lost
 
-    diagnosis = _diagnosis(course)
-    assert "not implemented" not in diagnosis and MISTAKE_FUNCTION in diagnosis, diagnosis
+    diagnosis = _diagnosis(graded, name, function, source)
+    assert "not implemented" not in diagnosis and function in diagnosis, diagnosis
     first_line = diagnosis.strip().splitlines()[0]
-    graded = nbformat.read(course / "autograded" / "one_mistake" / MISTAKE_NOTEBOOK / f"{MISTAKE_NOTEBOOK}.ipynb",
-                           as_version=4)
-    shown = _cell_text(_by_grade_id(graded)[f"check_{MISTAKE_FUNCTION}"])
+    notebook = nbformat.read(graded / "autograded" / student / name / f"{name}.ipynb", as_version=4)
+    shown = _cell_text(_by_grade_id(notebook)[f"check_{function}"])
     assert first_line in shown, f"the graded notebook shows:\n{shown}\nnot the diagnosis:\n{first_line}"
 
-    nbgrader(course, "generate_feedback", MISTAKE_NOTEBOOK, "--student", "one_mistake")
-    page = course / "feedback" / "one_mistake" / MISTAKE_NOTEBOOK / f"{MISTAKE_NOTEBOOK}.html"
+    page = graded / "feedback" / student / name / f"{name}.html"
     text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
     assert first_line in text, "the feedback page does not show the check's diagnosis"
     total = sum(maximum for _, maximum in scores.values())
     assert re.search(rf"Score:\s*{total - 1:g}(\.0+)?\s*/\s*{total:g}", text), "the feedback shows the score"
+
+
+def test_tool_check_mode_refuses_a_grade_resting_on_more_than_the_learner_s_function(tmp_path):
+    module = _tool()
+    nb_path = tmp_path / "05_full_transfer.ipynb"
+    shutil.copy(NOTEBOOKS / nb_path.name, nb_path)
+    assert module.main([str(nb_path)]) == 0 and module.main(["--check", str(nb_path)]) == 0
+    nb = nbformat.read(nb_path, as_version=4)
+    cells = _by_grade_id(nb)
+    # the check's inputs left to the editable answer cell: the learner could change what is graded
+    check_cell = cells["check_answer_l2_tv_of_the_edge_of_the_ramp"]
+    check_cell.source = "\n".join(line for line in check_cell.source.splitlines() if not line.startswith(("row", "edge")))
+    cells["answer_l2_tv_of_the_edge_of_the_ramp"].source = (
+        "edge, ramp = 1, 2\n" + cells["answer_l2_tv_of_the_edge_of_the_ramp"].source)
+    nbformat.write(nb, nb_path)
+    assert module.main(["--check", str(nb_path)]) == 1
+    shutil.copy(NOTEBOOKS / nb_path.name, nb_path)
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.insert(7, nbformat.v4.new_code_cell("assert total_variation_loss(tf.zeros([1, 2, 2, 3])) == 0"))
+    nbformat.write(nb, nb_path)
+    assert module.main([str(nb_path)]) == 0       # the metadata is written: the problem is the assert
+    assert module.main(["--check", str(nb_path)]) == 1

@@ -48,11 +48,6 @@ from .optimizers import adam_first_step, gd_step, scipy_objective
 from .signatures import SIGNATURES, signature
 from .style_layers import ratio_to_weights
 
-# The notebooks 03 and 05 still call these two names; they go once the notebooks call check.tile and
-# check.total_variation_l2 (not in SIGNATURES, so no new cell can use them).
-gram_size_invariance = tile
-tv_l1_vs_l2 = total_variation_l2
-
 __all__ = ["CheckError", "SIGNATURES", "signature", "same", "setup", "short_traceback"] + [
     k for k in SIGNATURES if k != "same"]
 

@@ -94,6 +94,10 @@ def main(only: set) -> None:
 PAPER_SIZE, PAPER_STEPS = 256, 120
 
 
+#: docs/paper.md keeps everything below this line when the figures above it are made again.
+NOTES_MARKER = "<!-- notes: kept as they are by `make gallery`, which rewrites everything above -->"
+
+
 def paper_figures() -> None:
     """docs/images/paper_*.jpg and docs/paper.md: each figure next to the paper's finding and ours."""
     from nstutils.course import paper
@@ -176,7 +180,11 @@ def paper_figures() -> None:
     for name, figure, found, measured, verdict in rows:
         lines += [f"## {name}", "", f"![{name}](images/{figure}.jpg)", "", f"**The paper:** {found}", "",
                   f"**Measured here:** {measured} The finding {verdict}.", ""]
-    (OUT.parent / "paper.md").write_text("\n".join(lines), encoding="utf-8")
+    target = OUT.parent / "paper.md"
+    previous = target.read_text(encoding="utf-8") if target.exists() else ""
+    if NOTES_MARKER in previous:  # hand-written notes (measurements, causes) below the marker are kept
+        lines += [previous[previous.index(NOTES_MARKER):]]
+    target.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {OUT.parent / 'paper.md'}", flush=True)
 
 

@@ -7,6 +7,10 @@ import platform
 import time
 from pathlib import Path
 
+#: Photo/painting pairs from the course images: a photo of a town, a person, an object and an animal,
+#: each with a painting of a different kind.
+PAIRS = ("tubingen:starry_night", "astronaut:the_scream", "coffee:great_wave", "chelsea:woman_with_hat")
+
 
 def utc_stamp() -> str:
     """The report's date, e.g. ``2026-11-26 09:10 UTC``."""

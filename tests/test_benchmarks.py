@@ -207,3 +207,38 @@ def test_projected_lbfgs_reaches_the_box_optimum_of_a_quadratic():
     assert outcome["stop_reason"] in ("finished", "converged")
     g = np.arange(1, 5, dtype=np.float32)
     np.testing.assert_array_equal(two_loop(g, []), -g)
+
+
+def test_a_stale_baseline_key_is_reused_only_when_asked(tmp_path):
+    from benchmarks.run import cached_baseline
+
+    entry = {"steps": 1000, "seconds": 10.0, "final_loss": 5.3e6, "pair": "tubingen:starry_night"}
+    (tmp_path / "baseline_cache.json").write_text(json.dumps({"oldkey": entry}))
+    reused = cached_baseline(512, 1000, tmp_path, "tubingen:starry_night", stale_ok=True)
+    assert reused["final_loss"] == 5.3e6 and reused["stale_key"] == "oldkey" and reused["cached"]
+    with pytest.raises(RuntimeError):  # another pair has no entry: it would run the tutorial (here: fails fast)
+        import benchmarks.run as run_module
+
+        original = run_module.run_measure
+        run_module.run_measure = lambda *a: (_ for _ in ()).throw(RuntimeError("would run the tutorial"))
+        try:
+            cached_baseline(512, 1000, tmp_path, "coffee:great_wave", stale_ok=True)
+        finally:
+            run_module.run_measure = original
+
+
+def test_the_flop_line_says_whether_the_peak_was_measured(tmp_path):
+    from benchmarks.common import cpu_info
+    from benchmarks.report import peak_text
+    from benchmarks.run import measured_peak
+
+    assert "not measured" in peak_text({"peak_per_second": {"float32": 1.66e11}})
+    assert "benchmarks/peak.py): 150 GFLOP/s float32" in peak_text(
+        {"peak_per_second": {"float32": 1.5e11}, "peak_source": "benchmarks/peak.py"})
+    assert measured_peak(tmp_path) == {}
+    report = {"machine": cpu_info(), "conv": {"float32": {"gflops_per_second": 150.0}, "bfloat16": {"error": "x"}}}
+    (tmp_path / "peak.json").write_text(json.dumps(report))
+    assert measured_peak(tmp_path) == {"float32": 150e9}
+    report["machine"] = {**report["machine"], "family": -1}  # another CPU's measurement is not used
+    (tmp_path / "peak.json").write_text(json.dumps(report))
+    assert measured_peak(tmp_path) == {}

@@ -15,6 +15,15 @@ import numpy as np
 from nstutils.errors import SettingsError
 
 
+
+def figure_and_axes(ax=None):
+    """``(figure, axes)``: the given axes and their figure, or a new 6×4 in figure with one axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        return plt.subplots(figsize=(6, 4))
+    return ax.figure, ax
+
 def _as_hwc(image) -> np.ndarray:
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 4:
@@ -49,13 +58,8 @@ def plot_history(history: Sequence[Mapping[str, float]] | object, x: str = "step
 
     ``history`` is ``result.history`` or a :class:`~nstutils.run.StylizeResult`.
     """
-    import matplotlib.pyplot as plt
-
     history = getattr(history, "history", history)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax)
     xs = np.arange(1, len(history) + 1) if x == "step" else np.array([h[x] for h in history])
     for term in terms:
         ys = np.array([h[term] for h in history])
@@ -113,14 +117,9 @@ def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, log: bool = True
     ``curves`` maps a label to a sequence of numbers (a list of losses, an array,
     ``result.losses("total")``); curve ``k`` is drawn at steps ``1 … len(curve)``. Returns the figure.
     """
-    import matplotlib.pyplot as plt
-
     if not curves:
         raise SettingsError("plot_curves needs at least one curve")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax)
     for label, values in curves.items():
         ys = np.asarray(values, dtype=np.float64).ravel()
         if ys.size == 0:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+from typing import Callable
 
 import numpy as np
 
@@ -143,13 +145,18 @@ def _pool_inputs():
             ("a random 8×4 map", seeded_rng(10).normal(size=(8, 4)).astype(np.float32))]
 
 
+def pool_2x2(op: Callable, x: np.ndarray) -> np.ndarray:
+    """TensorFlow's 2×2, stride-2 pooling ``op`` (max or average) of an ``[H, W]`` map: the reference."""
+    return op(x[None, :, :, None], 2, 2, "VALID")[0, :, :, 0].numpy()
+
+
 def max_pool(fn) -> None:
     """Check ``max_pool(x) -> y``: 2×2 max pooling with stride 2 of a numpy ``[H, W]`` map (H, W even)."""
     tf = load_tf()
     cases = []
     for label, x in _pool_inputs():
         h, w = x.shape
-        pooled = lambda op, x=x: op(x[None, :, :, None], 2, 2, "VALID")[0, :, :, 0].numpy()  # noqa: E731
+        pooled = functools.partial(pool_2x2, x=x)
         expected = pooled(tf.nn.max_pool2d)
         windows = x.reshape(h // 2, 2, w // 2, 2)
         variants = [("you averaged each window: max pooling keeps the largest value of each 2×2 window.",
@@ -166,7 +173,7 @@ def avg_pool(fn) -> None:
     cases = []
     for label, x in _pool_inputs():
         h, w = x.shape
-        pooled = lambda op, x=x: op(x[None, :, :, None], 2, 2, "VALID")[0, :, :, 0].numpy()  # noqa: E731
+        pooled = functools.partial(pool_2x2, x=x)
         expected = pooled(tf.nn.avg_pool2d)
         variants = [("you took the largest value of each window: average pooling takes the mean of the 4 values.",
                      pooled(tf.nn.max_pool2d)),

@@ -16,7 +16,7 @@ import numpy as np
 
 from nstutils.errors import NSTError
 
-from .diagnose import describe_difference, shape_text, summarize
+from .diagnose import describe_difference, shape_text, summarize, values_close
 from .pieces import graded_alone
 
 GREEN = "\x1b[32m"
@@ -113,11 +113,8 @@ def _is_numeric_sequence(value) -> bool:
 
 
 def close_to(a: np.ndarray, b: np.ndarray, rtol: float = RTOL, atol: float = 0.0) -> bool:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape:
-        return False
-    scale = max(1.0, float(np.abs(b).max())) if b.size else 1.0
-    return bool(np.allclose(a, b, rtol=rtol, atol=max(atol, 1e-6 * scale)))
+    """True when ``a`` matches ``b`` in shape and values (``atol`` at least 1e-6 of ``b``'s largest entry)."""
+    return values_close(a, b, rtol, atol)
 
 
 def _copied(value):

@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from benchmarks.common import cpu_info, utc_stamp
 from nstutils.config import quiet_tensorflow
@@ -144,24 +144,25 @@ def slow_dtypes(conv: Dict[str, Dict]) -> Dict[str, str]:
             for d, rate in rates.items() if rate < best / 2}
 
 
-def measure(size: int = 512, all_dtypes: bool = False, reps: int = 3, pair: str = PAIR) -> Dict:
-    """Every measurement of the module docstring, as one JSON-ready report."""
+def measure(size: int = 512, all_dtypes: bool = False, reps: int = 3, pair: str = PAIR,
+            dtypes: Sequence[str] = DTYPES) -> Dict:
+    """Every measurement of the module docstring for ``dtypes``, as one JSON-ready report."""
     from benchmarks.measure import pair_images
     from nstutils.vgg19 import conv_flops
 
     report = {"date": utc_stamp(), "machine": cpu_info(), "size": size, "pair": pair, "load": [os.getloadavg()[0]]}
-    conv = {d: _guarded(conv_rate, d) for d in DTYPES}
+    conv = {d: _guarded(conv_rate, d) for d in dtypes}
     skip = {} if all_dtypes else slow_dtypes(conv)
-    matmul = {d: _guarded(matmul_rate, d, 2048 if d in skip else 4096) for d in DTYPES}
+    matmul = {d: _guarded(matmul_rate, d, 2048 if d in skip else 4096) for d in dtypes}
     content, style = pair_images(size, pair)
     keras_runs, ours_runs = {}, {}
-    for d in DTYPES:
+    for d in dtypes:
         if d in skip:
             keras_runs[d] = ours_runs[d] = {"skipped": skip[d]}
             continue
         keras_runs[d] = _guarded(keras_evaluation, content, style, d, False, reps)
         ours_runs[d] = _guarded(ours_evaluation, content, style, d, False, reps)
-    best = min((d for d in DTYPES if "seconds" in keras_runs[d]), key=lambda d: keras_runs[d]["seconds"])
+    best = min((d for d in dtypes if "seconds" in keras_runs[d]), key=lambda d: keras_runs[d]["seconds"])
     keras_runs[f"{best}+xla"] = _guarded(keras_evaluation, content, style, best, True, reps)
     ours_runs["default"] = _guarded(ours_evaluation, content, style, "auto", False, reps)
     ours_runs["default+xla"] = _guarded(ours_evaluation, content, style, ours_runs["default"].get("dtype", best),
@@ -207,8 +208,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "peak.json")
     parser.add_argument("--all-dtypes", action="store_true", help="time model evaluations in a slow dtype too")
+    parser.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of float32,bfloat16")
     args = parser.parse_args(argv)
-    report = measure(args.size, args.all_dtypes, args.reps)
+    report = measure(args.size, args.all_dtypes, args.reps, dtypes=args.dtypes.split(","))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(summary(report))

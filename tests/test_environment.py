@@ -15,6 +15,8 @@ from nstutils.errors import MissingDependencyError, NSTError
 ROOT = Path(__file__).resolve().parents[1]
 # Run Python as if TensorFlow were not installed: a None entry in sys.modules blocks the import.
 WITHOUT_TF = "import sys; sys.modules['tensorflow'] = None\n"
+#: How every notebook's Setup cell begins: the one setup call, behind a guard for a missing course install.
+GUARD = "try:\n    from nstutils.course.notebook_setup import setup"
 
 
 def test_require_tensorflow_passes_here():
@@ -42,8 +44,9 @@ def test_a_notebook_setup_cell_stops_with_one_line():
     setup = next(c for c in json.loads((ROOT / "notebooks" / "02_content.ipynb").read_text())["cells"]
                  if c["cell_type"] == "code")
     code = "".join(setup["source"])
-    assert code.startswith("try:\n    from nstutils.environment import notebook_setup")
-    guard = code.split("\n\n")[0]
+    assert code.startswith(GUARD)
+    lines = code.splitlines()
+    guard = "\n".join(lines[: next(i for i, line in enumerate(lines) if "setup()" in line) + 1])
     result = subprocess.run([sys.executable, "-c", WITHOUT_TF + guard], capture_output=True, text=True)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -56,7 +59,7 @@ def test_every_notebook_starts_with_the_guard():
 
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         first = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
-        assert "".join(first["source"]).startswith("try:\n    from nstutils.environment import notebook_setup"), path
+        assert "".join(first["source"]).startswith(GUARD), path
 
 
 def test_the_cli_without_tensorflow_prints_one_line(tmp_path):

@@ -16,7 +16,7 @@ from typing import Any, Dict, Mapping, Optional
 import numpy as np
 
 from .errors import SettingsError
-from .images import load_image, resize_image
+from .images import check_min_side, load_image, resize_image
 from .settings import INITS, ObjectiveSettings, make_settings
 
 
@@ -43,6 +43,8 @@ class StyleObjective:
         self.extractor = get_extractor(s.content_layers + tuple(l for l in s.style_layers if l not in s.content_layers),
                                        s.pooling, s.weights, s.compute_dtype)
         self._images = (load_image(content_image), load_image(style_image))  # for exact() below
+        for image, what in zip(self._images, ("the content image", "the style image")):
+            check_min_side(image, name=what)  # VGG19's poolings need 16 px: one ImageError, not TensorFlow's
         content = tf.constant(self._images[0], tf.float32)
         style = tf.constant(self._images[1], tf.float32)
         self._exact: Optional["StyleObjective"] = None

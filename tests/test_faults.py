@@ -439,3 +439,18 @@ def test_all_weights_zero_is_nothing_to_minimise():
 
     with pytest.raises(SettingsError, match="nothing to minimise"):
         make_settings(content_weight=0, style_weight=0, tv_weight=0)
+
+
+def test_a_thin_array_given_straight_to_the_objective_is_one_image_error():
+    """Below ``prepare`` too: StyleObjective refuses an image VGG19's poolings cannot take."""
+    import numpy as np
+
+    from nstutils.errors import ImageError
+    from nstutils.objective import StyleObjective
+
+    thin = np.full((1, 5, 200, 3), 0.5, np.float32)
+    square = np.full((1, 64, 64, 3), 0.5, np.float32)
+    with pytest.raises(ImageError, match="content image: 200×5 px is too small"):
+        StyleObjective(thin, square, compute_dtype="float32")
+    with pytest.raises(ImageError, match="style image"):
+        StyleObjective(square, thin, compute_dtype="float32")

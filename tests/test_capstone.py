@@ -13,38 +13,15 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+# the learner's way of writing them, which the mistakes below change one thing in
+from learner_code import adam_step as adam, gram_matrix as gram  # noqa: E402
 from nstutils import losses  # noqa: E402
 from nstutils.course import capstone  # noqa: E402
 from nstutils.course.check import CheckError  # noqa: E402
+from nstutils.course.check.pieces import reference_adam_step  # noqa: E402
 from nstutils.vgg19 import CAFFE_MEAN_BGR  # noqa: E402
 
 SIZE, STEPS = 64, 4
-
-
-def gram(F):
-    b, h, w, c = F.shape
-    x = tf.reshape(F, [b, h * w, c])
-    return tf.matmul(x, x, transpose_a=True) / float(h * w)
-
-
-def adam_step(image, loss_fn, optimizer):
-    with tf.GradientTape() as tape:
-        loss = loss_fn(image)
-    optimizer.apply_gradients([(tape.gradient(loss, image), image)])
-    image.assign(tf.clip_by_value(image, 0.0, 1.0))
-    return loss
-
-
-def adam_step_without_clip(image, loss_fn, optimizer):
-    with tf.GradientTape() as tape:
-        loss = loss_fn(image)
-    optimizer.apply_gradients([(tape.gradient(loss, image), image)])
-    return loss
-
-
-def adam_step_returning_the_loss_after(image, loss_fn, optimizer):
-    adam_step(image, loss_fn, optimizer)
-    return loss_fn(image)
 
 
 REFERENCE = capstone.YourPieces(
@@ -54,7 +31,7 @@ REFERENCE = capstone.YourPieces(
     style_loss=lambda f, grams, w: tf.add_n([w[k] * tf.reduce_mean(tf.square(gram(f[k]) - grams[k])) for k in grams]),
     total_variation_loss=lambda image: losses.total_variation_loss(image),
     total_loss=lambda c, s, t, wc, ws, wt: wc * c + ws * s + wt * t,
-    adam_step=adam_step)
+    adam_step=reference_adam_step)
 
 
 def test_the_reference_pieces_paint_stylizes_curve(capsys):
@@ -76,7 +53,7 @@ MISTAKES = {
     "total_variation_loss": ("a mean", dict(total_variation_loss=lambda x: tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]))
                                             + tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1])))),
     "total_loss": ("weights swapped", dict(total_loss=lambda c, s, t, wc, ws, wt: ws * c + wc * s + wt * t)),
-    "adam_step": ("no clip", dict(adam_step=adam_step_without_clip)),
+    "adam_step": ("no clip", dict(adam_step=lambda i, l, o: adam(i, l, o, clip=False))),
 }
 
 
@@ -95,7 +72,7 @@ def test_a_numpy_result_is_named_as_the_lost_gradient():
 
 
 def test_the_loss_after_the_step_is_named():
-    problem = capstone.diagnose(dataclasses.replace(REFERENCE, adam_step=adam_step_returning_the_loss_after),
+    problem = capstone.diagnose(dataclasses.replace(REFERENCE, adam_step=lambda i, l, o: adam(i, l, o, after=True)),
                                 max_dim=SIZE)
     assert problem and "that is the loss after the step" in problem
 
@@ -111,7 +88,7 @@ def test_pieces_from_a_namespace_list_what_is_missing():
     names = {name: getattr(REFERENCE, name) for name in capstone.PIECES if name != "adam_step"}
     with pytest.raises(CheckError, match="adam_step"):
         capstone.YourPieces.from_names(names)
-    assert capstone.YourPieces.from_names({**names, "adam_step": adam_step}).adam_step is adam_step
+    assert capstone.YourPieces.from_names({**names, "adam_step": adam}).adam_step is adam
 
 
 def test_reconstruct_with_your_content_loss_lowers_it():

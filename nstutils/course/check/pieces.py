@@ -16,7 +16,8 @@ import types
 from typing import Any, Callable, Dict, Iterator, Set
 
 
-def _adam_step(image, loss_fn, optimizer):
+def reference_adam_step(image: Any, loss_fn: Callable[[Any], Any], optimizer: Any) -> Any:
+    """The library's ``adam_step`` (``05_full_transfer``): one Adam step on ``image``, clipped to [0, 1]."""
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
@@ -45,7 +46,7 @@ def _references() -> Dict[str, Callable[..., Any]]:
         "total_variation_l2": lambda image: losses.total_variation_loss(image, "l2"),
         "total_loss": lambda content, style, tv, content_weight, style_weight, tv_weight: (
             content_weight * content + style_weight * style + tv_weight * tv),
-        "adam_step": _adam_step,
+        "adam_step": reference_adam_step,
     }
 
 

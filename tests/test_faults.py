@@ -61,6 +61,16 @@ def _nst(*args, cwd, env=None, prefix=(), timeout=300) -> subprocess.CompletedPr
                           env=env or _env(), timeout=timeout)
 
 
+def _nst_with_read_only(folder: Path, *args, **kwargs) -> subprocess.CompletedProcess:
+    """``nst *args`` run unprivileged while ``folder`` is read-only; writable again afterwards so pytest can
+    remove it."""
+    folder.chmod(0o555)
+    try:
+        return _nst(*args, prefix=_unprivileged([]), **kwargs)
+    finally:
+        folder.chmod(0o755)
+
+
 def _one_line_refusal(result: subprocess.CompletedProcess, *words: str) -> str:
     """The run was refused before its first step, in one ``nst: error:`` line naming ``words``."""
     assert result.returncode == 2, result.stderr
@@ -110,12 +120,8 @@ def test_unknown_output_format_is_refused(tmp_path):
 def test_read_only_output_folder_is_refused_before_the_run(tmp_path):
     folder = tmp_path / "readonly"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        result = _nst("stylize", "astronaut", "coffee", "-o", folder / "x.jpg", *TINY, cwd=tmp_path,
-                      prefix=_unprivileged([]))
-    finally:
-        folder.chmod(0o755)
+    result = _nst_with_read_only(folder, "stylize", "astronaut", "coffee", "-o", folder / "x.jpg", *TINY,
+                                 cwd=tmp_path)
     _one_line_refusal(result, str(folder), "not writable")
     assert list(folder.iterdir()) == []  # the probe file is gone too
 
@@ -188,20 +194,6 @@ def test_sigterm_saves_the_best_image_and_says_why(tmp_path):
     assert "stopped by SIGTERM" in stdout.strip().splitlines()[-1] and str(out) in stdout
     assert Image.open(out).size == (48, 48)
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary files
-
-
-def test_sighup_stops_like_ctrl_c(monkeypatch, capsys):
-    # the same handler serves every stop signal (the SIGTERM test above runs it end to end)
-    from nstutils import cli
-
-    assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} <= set(cli.STOP_SIGNALS)
-    exits = []
-    monkeypatch.setattr(cli.os, "_exit", lambda code: exits.append(code))
-    handler = cli.CtrlC()
-    handler(signal.SIGHUP, None)
-    assert handler.count == 1 and handler.name == "SIGHUP" and handler.status == 129 and exits == []
-    handler(signal.SIGINT, None)
-    assert exits == [129] and "second SIGHUP" in capsys.readouterr().err
 
 
 # ---- 4. every input size works or is refused in one line -------------------------------------------
@@ -291,12 +283,8 @@ def test_cache_dir_that_is_a_file_is_one_line(tmp_path, where):
 def test_read_only_empty_cache_is_one_line_before_the_run(tmp_path):
     folder = tmp_path / "cache"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        result = _nst("stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY, cwd=tmp_path,
-                      env=_env(NSTUTILS_CACHE_DIR=folder), prefix=_unprivileged([]))
-    finally:
-        folder.chmod(0o755)
+    result = _nst_with_read_only(folder, "stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY,
+                                 cwd=tmp_path, env=_env(NSTUTILS_CACHE_DIR=folder))
     line = _one_line_refusal(result, str(folder), "NSTUTILS_CACHE_DIR", "read-only")
     assert "could not time" not in result.stderr, line
 
@@ -304,12 +292,8 @@ def test_read_only_empty_cache_is_one_line_before_the_run(tmp_path):
 @needs_setpriv
 def test_read_only_cache_with_valid_files_is_used(tmp_path):
     folder = _valid_weights_cache(tmp_path / "cache")
-    folder.chmod(0o555)
-    try:
-        result = _nst("stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY, cwd=tmp_path,
-                      env=_env(NSTUTILS_CACHE_DIR=folder), prefix=_unprivileged([]))
-    finally:
-        folder.chmod(0o755)
+    result = _nst_with_read_only(folder, "stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY,
+                                 cwd=tmp_path, env=_env(NSTUTILS_CACHE_DIR=folder))
     assert result.returncode == 0, result.stderr
     assert "measured" not in result.stderr and "could not" not in result.stderr
     assert Image.open(tmp_path / "x.png").size == (32, 32)

@@ -55,19 +55,21 @@ def test_ctrl_c_saves_the_best_image_and_exits_130(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary files
 
 
-def test_second_ctrl_c_exits_at_once(monkeypatch, capsys):
-    # Signals that arrive while TensorFlow is inside one op are merged, so the two presses
-    # are driven directly here; the first press is tested end to end above.
+@pytest.mark.parametrize("first, name, status", [(signal.SIGINT, "Ctrl-C", 130), (signal.SIGHUP, "SIGHUP", 129)])
+def test_a_second_stop_signal_exits_at_once(first, name, status, monkeypatch, capsys):
+    # Signals that arrive while TensorFlow is inside one op are merged, so the two presses are driven directly
+    # here; the first press is tested end to end above (SIGINT) and in test_faults (SIGTERM). One handler serves
+    # every stop signal: a SIGHUP stops like Ctrl-C, and the second signal of any kind exits with the first's status.
     from nstutils import cli
 
+    assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} <= set(cli.STOP_SIGNALS)
     exits = []
     monkeypatch.setattr(cli.os, "_exit", lambda code: exits.append(code))
     handler = cli.CtrlC()
+    handler(first, None)
+    assert handler.count == 1 and handler.name == name and handler.status == status and exits == []
     handler(signal.SIGINT, None)
-    assert handler.count == 1 and exits == []
-    handler(signal.SIGINT, None)
-    assert exits == [130]
-    assert "second Ctrl-C" in capsys.readouterr().err
+    assert exits == [status] and f"second {name}" in capsys.readouterr().err
 
 
 def test_adam_resumed_from_its_state_matches_an_unbroken_run(tiny_content, tiny_style):

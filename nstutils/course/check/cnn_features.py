@@ -150,34 +150,44 @@ def pool_2x2(op: Callable, x: np.ndarray) -> np.ndarray:
     return op(x[None, :, :, None], 2, 2, "VALID")[0, :, :, 0].numpy()
 
 
+def _pool_check(name: str, fn, kind: str, special_mistakes: Callable) -> None:
+    """Grade a 2×2, stride-2 pooling ``fn`` of ``kind`` ("max" or "mean") on every pooling input.
+
+    ``special_mistakes(x, pooled, expected)`` lists the wrong answers special to this pooling;
+    ``pooled(op)`` is TensorFlow's pooling ``op`` of ``x``.
+    """
+    tf = load_tf()
+    reference, reduce = (tf.nn.max_pool2d, np.max) if kind == "max" else (tf.nn.avg_pool2d, np.mean)
+    cases = []
+    for label, x in _pool_inputs():
+        pooled = functools.partial(pool_2x2, x=x)
+        expected = pooled(reference)
+        variants = special_mistakes(x, pooled, expected) + _pool_variants(x, reduce, expected, kind)
+        cases.append(Case(label, (x,), expected, variants, _pool_hints(*x.shape)))
+    run_cases(name, fn, cases, "pooled map")
+
+
 def max_pool(fn) -> None:
     """Check ``max_pool(x) -> y``: 2×2 max pooling with stride 2 of a numpy ``[H, W]`` map (H, W even)."""
     tf = load_tf()
-    cases = []
-    for label, x in _pool_inputs():
+
+    def mistakes(x, pooled, expected):
         h, w = x.shape
-        pooled = functools.partial(pool_2x2, x=x)
-        expected = pooled(tf.nn.max_pool2d)
-        windows = x.reshape(h // 2, 2, w // 2, 2)
-        variants = [("you averaged each window: max pooling keeps the largest value of each 2×2 window.",
-                     pooled(tf.nn.avg_pool2d)),
-                    ("you took the minimum of each window: max pooling keeps the largest value.",
-                     windows.min(axis=(1, 3)))] + _pool_variants(x, np.max, expected, "max")
-        cases.append(Case(label, (x,), expected, variants, _pool_hints(h, w)))
-    run_cases("max_pool", fn, cases, "pooled map")
+        return [("you averaged each window: max pooling keeps the largest value of each 2×2 window.",
+                 pooled(tf.nn.avg_pool2d)),
+                ("you took the minimum of each window: max pooling keeps the largest value.",
+                 x.reshape(h // 2, 2, w // 2, 2).min(axis=(1, 3)))]
+
+    _pool_check("max_pool", fn, "max", mistakes)
 
 
 def avg_pool(fn) -> None:
     """Exercise check for ``avg_pool(x) -> y``: 2×2 average pooling with stride 2 of a numpy ``[H, W]`` map."""
     tf = load_tf()
-    cases = []
-    for label, x in _pool_inputs():
-        h, w = x.shape
-        pooled = functools.partial(pool_2x2, x=x)
-        expected = pooled(tf.nn.avg_pool2d)
-        variants = [("you took the largest value of each window: average pooling takes the mean of the 4 values.",
-                     pooled(tf.nn.max_pool2d)),
-                    ("you summed each window: divide by its 4 values (take the mean).", 4 * expected)
-                    ] + _pool_variants(x, np.mean, expected, "mean")
-        cases.append(Case(label, (x,), expected, variants, _pool_hints(h, w)))
-    run_cases("avg_pool", fn, cases, "pooled map")
+
+    def mistakes(x, pooled, expected):
+        return [("you took the largest value of each window: average pooling takes the mean of the 4 values.",
+                 pooled(tf.nn.max_pool2d)),
+                ("you summed each window: divide by its 4 values (take the mean).", 4 * expected)]
+
+    _pool_check("avg_pool", fn, "mean", mistakes)

@@ -117,6 +117,11 @@ def close_to(a: np.ndarray, b: np.ndarray, rtol: float = RTOL, atol: float = 0.0
     return values_close(a, b, rtol, atol)
 
 
+def same_number(value: float, target: float, rtol: float = 1e-4) -> bool:
+    """True when ``value`` is ``target`` to ``rtol`` of its size (absolutely, when it is below 1)."""
+    return abs(value - target) <= rtol * max(1.0, abs(target))
+
+
 def _copied(value):
     """``value`` with its numpy arrays copied (dicts and lists rebuilt), tensors shared (they are immutable)."""
     if isinstance(value, np.ndarray):

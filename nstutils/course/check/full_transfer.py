@@ -7,14 +7,27 @@ import itertools
 import numpy as np
 
 from .core import (Case, CheckError, as_array, call_learner, close_to, constant, load_tf, report_ok, require_callable,
-                   seeded_rng)
+                   same_number, seeded_rng)
 from .diagnose import shape_text
-from .runner import LOST, run_cases
+from .runner import LOST, hint_for, run_cases
 
 
 def _tv_parts(image: np.ndarray):
     x = image.astype(np.float64)
     return x[:, 1:, :, :] - x[:, :-1, :, :], x[:, :, 1:, :] - x[:, :, :-1, :]
+
+
+def _tv_check(name: str, fn, images, kind: str, mistakes, hints=()) -> None:
+    """Grade a total variation ``fn`` of ``kind`` ("l1" or "l2") on ``(label, image)`` pairs, against
+    :func:`nstutils.losses.total_variation_loss`; ``mistakes(dy, dx)`` lists the known wrong values."""
+    from nstutils.losses import total_variation_loss
+
+    def reference(image):
+        return total_variation_loss(image, kind)
+
+    cases = [Case(label, (constant(image),), reference(image).numpy(), mistakes(*_tv_parts(image)), list(hints),
+                  reference=reference) for label, image in images]
+    run_cases(name, fn, cases, "loss", gradient_args=(0,))
 
 
 def total_variation_loss(fn) -> None:
@@ -23,35 +36,31 @@ def total_variation_loss(fn) -> None:
     ``dx``/``dy`` are the differences between horizontal/vertical neighbours, summed over
     the whole image and all channels (``tf.image.total_variation``).
     """
-    from nstutils.losses import total_variation_loss as reference
-
     checker = np.indices((3, 4)).sum(axis=0) % 2
     hand = np.repeat(checker[None, :, :, None], 3, axis=3).astype(np.float32) * np.array([1, 0.5, 0.25], np.float32)
     images = [("a 3×4 checkerboard (hand-worked: 17 neighbour pairs, channel contrasts 1, 0.5, 0.25)", hand),
               ("a random 5×7 image", seeded_rng(80).random((1, 5, 7, 3), np.float32)),
               ("a constant image (the loss must be 0)", np.full((1, 4, 4, 3), 0.3, np.float32)),
               ("a random 2×9 image", seeded_rng(81).random((1, 2, 9, 3), np.float32))]
-    cases = []
-    for label, image in images:
-        dy, dx = _tv_parts(image)
-        variants = [("you squared the differences (that is the L2 total variation): use their absolute values, "
-                     "Σ|dx| + Σ|dy|.", np.sum(dx ** 2) + np.sum(dy ** 2)),
-                    ("you averaged the differences: total variation is a sum, use tf.reduce_sum.",
-                     np.mean(np.abs(dx)) + np.mean(np.abs(dy))),
-                    ("you averaged the differences: total variation is a sum, use tf.reduce_sum.",
-                     np.mean(np.abs(np.concatenate([dx.ravel(), dy.ravel()])))),
-                    ("you only summed the horizontal differences (along the width): add the vertical ones.",
-                     np.sum(np.abs(dx))),
-                    ("you only summed the vertical differences (along the height): add the horizontal ones.",
-                     np.sum(np.abs(dy))),
-                    ("you forgot the absolute value: without it, the differences cancel out along each row.",
-                     np.sum(dx) + np.sum(dy)),
-                    ("you took the square root of the sum of squares: use Σ|dx| + Σ|dy|.",
-                     np.sqrt(np.sum(dx ** 2) + np.sum(dy ** 2)))]
-        hints = [((3,), "you returned one value per channel: sum over the channels too."),
-                 ((1, 3), "you returned one value per channel: sum over the channels too.")]
-        cases.append(Case(label, (constant(image),), reference(image).numpy(), variants, hints, reference=reference))
-    run_cases("total_variation_loss", fn, cases, "loss", gradient_args=(0,))
+
+    def mistakes(dy, dx):
+        return [("you squared the differences (that is the L2 total variation): use their absolute values, "
+                 "Σ|dx| + Σ|dy|.", np.sum(dx ** 2) + np.sum(dy ** 2)),
+                ("you averaged the differences: total variation is a sum, use tf.reduce_sum.",
+                 np.mean(np.abs(dx)) + np.mean(np.abs(dy))),
+                ("you averaged the differences: total variation is a sum, use tf.reduce_sum.",
+                 np.mean(np.abs(np.concatenate([dx.ravel(), dy.ravel()])))),
+                ("you only summed the horizontal differences (along the width): add the vertical ones.",
+                 np.sum(np.abs(dx))),
+                ("you only summed the vertical differences (along the height): add the horizontal ones.",
+                 np.sum(np.abs(dy))),
+                ("you forgot the absolute value: without it, the differences cancel out along each row.",
+                 np.sum(dx) + np.sum(dy)),
+                ("you took the square root of the sum of squares: use Σ|dx| + Σ|dy|.",
+                 np.sqrt(np.sum(dx ** 2) + np.sum(dy ** 2)))]
+
+    per_channel = "you returned one value per channel: sum over the channels too."
+    _tv_check("total_variation_loss", fn, images, "l1", mistakes, hints=[((3,), per_channel), ((1, 3), per_channel)])
 
 
 def total_variation_l2(fn) -> None:
@@ -60,27 +69,23 @@ def total_variation_l2(fn) -> None:
     The squared (L2) total variation of a ``[1, H, W, 3]`` image, to compare with the
     absolute (L1) one: squares punish large jumps (edges) much more than small noise.
     """
-    from nstutils.losses import total_variation_loss as reference
-
     images = [("a random 5×7 image", seeded_rng(90).random((1, 5, 7, 3), np.float32)),
               ("a 4×4 image with one sharp edge", np.concatenate([np.zeros((1, 4, 2, 3)), np.ones((1, 4, 2, 3))],
                                                                  axis=2).astype(np.float32)),
               ("a random 3×2 image", seeded_rng(91).random((1, 3, 2, 3), np.float32))]
-    cases = []
-    for label, image in images:
-        dy, dx = _tv_parts(image)
-        variants = [("that is the L1 total variation (absolute values): square the differences instead.",
-                     np.sum(np.abs(dx)) + np.sum(np.abs(dy))),
-                    ("you averaged the squared differences: sum them (tf.reduce_sum).",
-                     np.mean(dx ** 2) + np.mean(dy ** 2)),
-                    ("you only used horizontal differences: add the vertical ones.", np.sum(dx ** 2)),
-                    ("you only used vertical differences: add the horizontal ones.", np.sum(dy ** 2)),
-                    ("no square root: the L2 total variation here is Σdx² + Σdy².",
-                     np.sqrt(np.sum(dx ** 2) + np.sum(dy ** 2))),
-                    ("square each difference, not the sums.", np.sum(dx) ** 2 + np.sum(dy) ** 2)]
-        cases.append(Case(label, (constant(image),), reference(image, "l2").numpy(), variants,
-                          reference=lambda im: reference(im, "l2")))
-    run_cases("total_variation_l2", fn, cases, "loss", gradient_args=(0,))
+
+    def mistakes(dy, dx):
+        return [("that is the L1 total variation (absolute values): square the differences instead.",
+                 np.sum(np.abs(dx)) + np.sum(np.abs(dy))),
+                ("you averaged the squared differences: sum them (tf.reduce_sum).",
+                 np.mean(dx ** 2) + np.mean(dy ** 2)),
+                ("you only used horizontal differences: add the vertical ones.", np.sum(dx ** 2)),
+                ("you only used vertical differences: add the horizontal ones.", np.sum(dy ** 2)),
+                ("no square root: the L2 total variation here is Σdx² + Σdy².",
+                 np.sqrt(np.sum(dx ** 2) + np.sum(dy ** 2))),
+                ("square each difference, not the sums.", np.sum(dx) ** 2 + np.sum(dy) ** 2)]
+
+    _tv_check("total_variation_l2", fn, images, "l2", mistakes)
 
 
 def total_loss(fn) -> None:
@@ -170,16 +175,13 @@ def adam_step(fn) -> None:
     report_ok(name, steps, " (Adam steps)")
 
 
-def _adam_hint(exc: BaseException) -> str:
-    text = str(exc)
-    if "No gradients provided" in text or "NoneType" in text or "None values not supported" in text:
-        return ("The gradient was None: the loss was computed outside the tape's sight (loss_fn(image.numpy()), "
-                "a numpy copy of the image, or the loss computed outside `with tf.GradientTape() as tape:`) — "
-                + LOST)
-    if "has no attribute 'assign'" in text or "does not support item assignment" in text:
-        return ("The image must stay the tf.Variable you were given: update it with optimizer.apply_gradients and "
-                "image.assign(...), never replace it by a numpy array.")
-    return ""
+_adam_hint = hint_for(
+    (("No gradients provided", "NoneType", "None values not supported"),
+     "The gradient was None: the loss was computed outside the tape's sight (loss_fn(image.numpy()), a numpy copy "
+     "of the image, or the loss computed outside `with tf.GradientTape() as tape:`) — " + LOST),
+    (("has no attribute 'assign'", "does not support item assignment"),
+     "The image must stay the tf.Variable you were given: update it with optimizer.apply_gradients and "
+     "image.assign(...), never replace it by a numpy array."))
 
 
 def _adam_image_verdict(name: str, label: str, got, before, unclipped, expected) -> None:
@@ -212,9 +214,9 @@ def _adam_loss_verdict(name: str, label: str, returned, ref_loss: float, after: 
         raise CheckError(f"{name}: on {label} returned an array of shape {shape_text(value.shape)}; return the "
                          f"loss, a single number.")
     value = float(value.reshape(()))
-    if abs(value - ref_loss) <= 1e-4 * max(1.0, abs(ref_loss)):
+    if same_number(value, ref_loss):
         return
-    if abs(value - after) <= 1e-4 * max(1.0, abs(after)):
+    if same_number(value, after):
         raise CheckError(f"{name}: on {label} you returned the loss after the step ({value:.6g}); return the "
                          f"loss computed inside the GradientTape, before the step ({ref_loss:.6g}).")
     raise CheckError(f"{name}: on {label} returned {value:.6g}, expected the loss before the step, "

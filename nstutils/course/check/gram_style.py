@@ -7,7 +7,7 @@ import numpy as np
 from .core import (Case, CheckError, as_array, call_learner, close_to, constant, key_hint, load_tf, report_ok,
                    require_callable, seeded_rng, verdict)
 from .diagnose import shape_text
-from .runner import gradient_verdict, run_cases, run_taped
+from .runner import gradient_verdict, hint_for, run_cases, run_taped
 
 
 def _np_gram(f: np.ndarray, divide: float | None = None) -> np.ndarray:
@@ -176,12 +176,9 @@ def layer_style_loss(fn) -> None:
     run_cases("layer_style_loss", fn, cases, "loss", hint=_broadcast_hint, gradient_args=(0,))
 
 
-def _broadcast_hint(exc: BaseException) -> str:
-    text = str(exc)
-    if "ncompatible shapes" in text or "broadcast" in text:
-        return ("Are you subtracting the Gram matrix A [1, C, C] from the feature maps F [1, H, W, C]? Compute "
-                "gram_matrix(F) first.")
-    return ""
+_broadcast_hint = hint_for((("ncompatible shapes", "broadcast"),
+                            "Are you subtracting the Gram matrix A [1, C, C] from the feature maps F [1, H, W, C]? "
+                            "Compute gram_matrix(F) first."))
 
 
 def style_loss(fn) -> None:

@@ -7,7 +7,8 @@ from typing import Tuple
 
 import numpy as np
 
-from .core import Case, CheckError, call_learner, close_to, load_tf, report_ok, require_callable, seeded_rng
+from .core import (Case, CheckError, call_learner, close_to, load_tf, report_ok, require_callable, same_number,
+                   seeded_rng)
 from .diagnose import shape_text
 from .runner import run_cases
 
@@ -100,8 +101,8 @@ def _scipy_values(name: str, label: str, value: float, got_grad: np.ndarray, ref
     ref_grad = grad.ravel()
     if not np.isfinite(value) or not np.all(np.isfinite(got_grad)):
         raise CheckError(f"{name}: on {label} returned NaN or infinity.")
-    if abs(value - ref_loss) > 1e-4 * max(1.0, abs(ref_loss)):
-        if abs(value - f_loss) <= 1e-4 * max(1.0, abs(ref_loss)):
+    if not same_number(value, ref_loss):
+        if same_number(value, f_loss):
             raise CheckError(f"{name}: on {label} wrong reshape order: reshape x with x.reshape(shape) "
                              f"(numpy's default C order, as scipy flattened it), not order='F'.")
         raise CheckError(f"{name}: on {label} the loss is {value:.6g}, expected {ref_loss:.6g}: pass "

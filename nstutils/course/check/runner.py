@@ -22,6 +22,15 @@ LOST = ("the gradient is lost: tf.GradientTape only sees TensorFlow operations, 
         "their tensor.")
 
 
+def hint_for(*rules: Tuple[Tuple[str, ...], str]) -> Callable[[BaseException], str]:
+    """A ``hint`` for :func:`run_cases`: the message of the first ``(phrases, message)`` rule with a phrase
+    in the error's text ("" when none has): what a TensorFlow error most likely means for the learner."""
+    def hint(exc: BaseException) -> str:
+        text = str(exc)
+        return next((message for phrases, message in rules if any(p in text for p in phrases)), "")
+    return hint
+
+
 def _watched(tf, arg) -> List[Any]:
     if isinstance(arg, (tf.Tensor, tf.Variable)):
         return [arg]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -10,6 +11,13 @@ from pathlib import Path
 #: Photo/painting pairs from the course images: a photo of a town, a person, an object and an animal,
 #: each with a painting of a different kind.
 PAIRS = ("tubingen:starry_night", "astronaut:the_scream", "coffee:great_wave", "chelsea:woman_with_hat")
+
+
+def save_json(path: Path, report) -> Path:
+    """Write ``report`` as indented JSON at ``path`` (its folder made if needed) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    return path
 
 
 def utc_stamp() -> str:

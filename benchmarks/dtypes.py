@@ -12,12 +12,11 @@ quiet machine; the load is recorded with them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
-from benchmarks.common import utc_stamp
+from benchmarks.common import save_json, utc_stamp
 from nstutils.config import quiet_tensorflow
 
 quiet_tensorflow()
@@ -52,9 +51,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     report = compare(args.size, args.steps, args.pair)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"dtypes-{args.size}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    path = save_json(args.out / f"dtypes-{args.size}.json", report)
     print(f"bfloat16 / float32 loss: {report['bfloat16_over_float32']:.4f}; wrote {path}")
 
 

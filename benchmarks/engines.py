@@ -12,12 +12,11 @@ tutorial's, so the losses compare directly. Writes ``results/engines-<size>.json
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from benchmarks.common import cpu_info, utc_stamp
+from benchmarks.common import cpu_info, save_json, utc_stamp
 from nstutils.config import quiet_tensorflow
 
 quiet_tensorflow()
@@ -83,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     report = compare(args.pairs.split(","), args.size, args.evaluations)
     out = args.out or RESULTS / f"engines-{args.size}.json"
-    out.write_text(json.dumps(report, indent=1) + "\n")
+    save_json(out, report)
     print(f"wrote {out}")
 
 

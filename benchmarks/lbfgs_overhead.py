@@ -13,13 +13,12 @@ Writes ``results/lbfgs-overhead.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cpu_info, utc_stamp
+from benchmarks.common import cpu_info, save_json, utc_stamp
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -68,7 +67,7 @@ def main() -> None:
                 print(f"{side}×{side}: history {history:>2}, {'bounded  ' if bounded else 'unbounded'}: "
                       f"{r['seconds_per_iteration']:.3f} s per iteration", flush=True)
     report = {"date": utc_stamp(), "machine": cpu_info(), "scipy": scipy.__version__, "rows": rows}
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    save_json(args.out, report)
     print(f"wrote {args.out}")
 
 

@@ -20,6 +20,7 @@ import sys
 import time
 
 from nstutils.config import quiet_tensorflow
+from nstutils.losses import with_input_gradient
 
 quiet_tensorflow()  # keep stderr for real errors
 PAIR = "tubingen:starry_night"
@@ -68,13 +69,7 @@ def measure_eval(size: int, reps: int, impl: str, pair: str = PAIR) -> dict:
 
         objective = TutorialObjective(content, style)
 
-        @tf.function
-        def step(image):
-            with tf.GradientTape() as tape:
-                tape.watch(image)
-                loss = objective.loss(image)
-            return loss, tape.gradient(loss, image)
-
+        step = with_input_gradient(objective.loss)
         run = lambda: [t.numpy() for t in step(tf.constant(content))]
     else:
         from nstutils.objective import StyleObjective

@@ -23,7 +23,6 @@ load before and after, and ``ours_vs_keras``: the default evaluation over the be
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -31,8 +30,9 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from benchmarks.common import cpu_info, utc_stamp
+from benchmarks.common import cpu_info, save_json, utc_stamp
 from nstutils.config import quiet_tensorflow
+from nstutils.losses import with_input_gradient
 
 quiet_tensorflow()
 
@@ -98,17 +98,13 @@ def keras_evaluation(content, style, dtype: str, jit: bool = False, reps: int = 
     style_grams, _ = features(tf.constant(style))
     _, content_target = features(tf.constant(content))
 
-    @tf.function(jit_compile=jit)
-    def evaluate(image):
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            grams, content_features = features(image)
-            loss = tf.add_n([tf.reduce_mean(tf.square(g - t)) for g, t in zip(grams, style_grams)]) * 2e-3
-            loss += 1e4 * tf.reduce_mean(tf.square(content_features - content_target))
-            loss += 30.0 * tf.reduce_sum(tf.image.total_variation(image))
-        return loss, tape.gradient(loss, image)
+    def loss_of(image):
+        grams, content_features = features(image)
+        loss = tf.add_n([tf.reduce_mean(tf.square(g - t)) for g, t in zip(grams, style_grams)]) * 2e-3
+        loss += 1e4 * tf.reduce_mean(tf.square(content_features - content_target))
+        return loss + 30.0 * tf.reduce_sum(tf.image.total_variation(image))
 
-    image = tf.constant(content)
+    evaluate, image = with_input_gradient(loss_of, jit), tf.constant(content)
     return {**median_seconds(lambda: evaluate(image)[1].numpy(), reps), "dtype": dtype, "jit_compile": jit}
 
 
@@ -123,14 +119,7 @@ def ours_evaluation(content, style, dtype: str, jit: bool = False, reps: int = 3
     if not jit:
         call = lambda: objective.value_and_gradient(content)
     else:
-        @tf.function(jit_compile=True)
-        def compiled(image):
-            with tf.GradientTape() as tape:
-                tape.watch(image)
-                total = objective.terms(image)["total"]
-            return total, tape.gradient(total, image)
-
-        image = tf.constant(content)
+        compiled, image = with_input_gradient(lambda x: objective.terms(x)["total"], True), tf.constant(content)
         call = lambda: compiled(image)[1].numpy()
     return {**median_seconds(call, reps), "dtype": objective.settings.compute_dtype, "asked": dtype,
             "jit_compile": jit}
@@ -211,8 +200,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of float32,bfloat16")
     args = parser.parse_args(argv)
     report = measure(args.size, args.all_dtypes, args.reps, dtypes=args.dtypes.split(","))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    save_json(args.out, report)
     print(summary(report))
     print(f"wrote {args.out}", file=sys.stderr)
 

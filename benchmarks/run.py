@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from benchmarks.common import PAIRS, cpu_info, utc_stamp
+from benchmarks.common import PAIRS, cpu_info, save_json, utc_stamp
 from benchmarks.report import README_END, README_START, markdown, readme_table, update_readme  # noqa: F401 - re-exported
 from nstutils.config import quiet_tensorflow
 
@@ -91,7 +91,7 @@ def cached_baseline(size: int, steps: int, cache_dir: Path, pair: str, stale_ok:
         return {**entries[same[-1]], "cached": True, "stale_key": same[-1]}
     result = run_measure("baseline", "--size", size, "--steps", steps, "--pair", pair)
     entries[key] = result
-    cache.write_text(json.dumps(entries, indent=1) + "\n")
+    save_json(cache, entries)
     return {**result, "cached": False}
 
 
@@ -203,7 +203,7 @@ def pairs_only(mode: str, out: Path, pairs: Sequence[str], stop_tolerance: Optio
     report = {"mode": mode, "machine": machine(), "date": utc_stamp(),
               "pairs": measure_pairs(mode, cfg, out)}
     path = out / f"{mode}-pairs-{time.strftime('%Y%m%d-%H%M')}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    save_json(path, report)
     print(f"wrote {path}; combine it with --merge")
     return report
 
@@ -280,8 +280,7 @@ def merge(reports: Sequence[dict]) -> dict:
 
 
 def write_report(report: dict, mode: str, out: Path) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{mode}.json").write_text(json.dumps(report, indent=1) + "\n")
+    save_json(out / f"{mode}.json", report)
     (out / f"{mode}.md").write_text(markdown(report) + "\n")
     if mode == "full" and out == RESULTS:
         if "scaling" in report:
@@ -297,7 +296,7 @@ def write_cost_model(report: dict) -> None:
              "date": report["date"],
              "points": [{k: p[k] for k in ("size", "pixels", "seconds_per_eval", "peak_bytes")}
                         for p in report["scaling"]["points"]]}
-    (ROOT / "nstutils" / "resources" / "cost_model.json").write_text(json.dumps(model, indent=1) + "\n")
+    save_json(ROOT / "nstutils" / "resources" / "cost_model.json", model)
 
 
 def _shape_at(size: int):

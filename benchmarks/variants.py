@@ -28,7 +28,7 @@ from typing import Dict
 
 import numpy as np
 
-from benchmarks.common import utc_stamp
+from benchmarks.common import save_json, utc_stamp
 from nstutils.config import quiet_tensorflow
 
 quiet_tensorflow()
@@ -200,8 +200,7 @@ def main() -> None:
         report[name] = {"changes": VARIANTS[name], **json.loads(child.stdout.strip().splitlines()[-1])}
         print(f"{name:>14}: " + ", ".join(f"{t['evaluations']}: {t['tutorial_loss']:.4g}"
                                          for t in report[name]["trace"]), flush=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=1) + "\n")
+        save_json(path, report)
     print(f"wrote {path}")
 
 

@@ -155,21 +155,19 @@ def time_evaluation(dtype: str, device: str, shape: Sequence[int] = SHAPE, repea
     import tensorflow as tf
 
     from .features import FeatureExtractor
-    from .losses import gram_matrix
+    from .losses import gram_matrix, with_input_gradient
 
     layers = TIMING_LAYERS
     with tf.device(device):
         extractor = FeatureExtractor(list(layers), compute_dtype=dtype)
         image = tf.constant(np.random.default_rng(0).uniform(0, 1, size=tuple(shape)).astype(np.float32))
 
-        @tf.function
-        def evaluate(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                features = extractor(x)
-                loss = tf.add_n([tf.reduce_mean(tf.square(gram_matrix(features[k]))) for k in layers[:-1]])
-                loss += tf.reduce_mean(tf.square(features[layers[-1]]))
-            return loss, tape.gradient(loss, x)
+        def loss_of(x):
+            features = extractor(x)
+            loss = tf.add_n([tf.reduce_mean(tf.square(gram_matrix(features[k]))) for k in layers[:-1]])
+            return loss + tf.reduce_mean(tf.square(features[layers[-1]]))
+
+        evaluate = with_input_gradient(loss_of)
 
         evaluate(image)[1].numpy()  # trace and warm up
         seconds = []

@@ -24,7 +24,7 @@ is first computed, not when this module is imported.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from .errors import SettingsError
 from .vgg19 import layer_name
@@ -154,3 +154,17 @@ def total_variation_loss(image: TensorLike, kind: str = "l1") -> tf.Tensor:
     if kind == "l2":
         return tf.reduce_sum(tf.square(dx)) + tf.reduce_sum(tf.square(dy))
     raise SettingsError(f"total variation kind must be 'l1' or 'l2', got {kind!r}")
+
+
+def with_input_gradient(loss_of: Callable[[Any], Any], jit_compile: Optional[bool] = None) -> Callable:
+    """``image -> (loss_of(image), d loss / d image)`` as one ``tf.function`` (compiled by XLA when
+    ``jit_compile``): the evaluation :mod:`nstutils.arithmetic` times and the benchmarks compare."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=jit_compile)
+    def evaluate(image):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            loss = loss_of(image)
+        return loss, tape.gradient(loss, image)
+    return evaluate

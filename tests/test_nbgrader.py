@@ -20,8 +20,6 @@ graded by one ``nbgrader autograde`` run: nbgrader starts once, each notebook's 
 from __future__ import annotations
 
 import html
-import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -32,15 +30,11 @@ from typing import Dict
 import nbformat
 import pytest
 
-if os.environ.get("CI"):
-    import nbgrader  # noqa: F401 -- in CI a missing nbgrader is a failure, not a skip
-else:
-    pytest.importorskip("nbgrader", reason="nbgrader is in the test extra: pip install -e '.[test]'")
+from course_tools import NBGRADER_CELLS, NOTEBOOKS, ROOT, lay_out_course, load_tool, nbgrader, require_nbgrader
+
+require_nbgrader()
 from nbgrader.api import Gradebook  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-TOOL = ROOT / "tools" / "nbgrader_cells.py"
 CONFIG = ROOT / "teach" / "nbgrader_config.py"
 COURSE_ID = "nstutils"
 MIN_GRADED_CELLS = 30
@@ -69,30 +63,6 @@ MISTAKES = {
 }
 STUBS_NOTEBOOK = "03_gram_style"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _tool():
-    """tools/nbgrader_cells.py (a script beside the package, not in the wheel)."""
-    if "nbgrader_cells" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("nbgrader_cells", TOOL)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["nbgrader_cells"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["nbgrader_cells"]
-
-
-def _env() -> Dict[str, str]:
-    env = dict(os.environ, NSTUTILS_FAST="1", PYTHONUNBUFFERED="1")
-    # nbgrader runs `alembic` by name when it creates the gradebook: the environment's scripts must be on PATH.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
-
-
-def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=_env(),
-                          capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)} exited {done.returncode}:\n{done.stderr[-4000:]}"
-    return done
 
 
 def _cell_text(cell) -> str:
@@ -137,12 +107,10 @@ def course(tmp_path_factory) -> Path:
     names = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
     assert len(names) == 8, names
     course = tmp_path_factory.mktemp("course") / "course"
-    done = subprocess.run([sys.executable, str(TOOL), "--course", str(course), str(NOTEBOOKS)], capture_output=True,
-                          text=True)
-    assert done.returncode == 0, done.stderr
+    lay_out_course(course)
     assert sorted(p.name for p in (course / "source").iterdir()) == names
     sources = [str(course / "source" / name / f"{name}.ipynb") for name in names]
-    done = subprocess.run([sys.executable, str(TOOL), "--check", *sources], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(NBGRADER_CELLS), "--check", *sources], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr      # the copies pass the CI check
     nbgrader(course, "generate_assignment", "*")   # every assignment in source/, in one run
     return course
@@ -175,7 +143,7 @@ def _reference(course: Path, name: str) -> Dict[str, str]:
 def test_tool_check_mode_finds_missing_and_duplicate_ids(tmp_path):
     nb_path = tmp_path / "03_gram_style.ipynb"
     shutil.copy(NOTEBOOKS / nb_path.name, nb_path)
-    module = _tool()
+    module = load_tool("nbgrader_cells")
     nb = nbformat.read(nb_path, as_version=4)
     for cell in nb.cells:
         cell.metadata.pop("nbgrader", None)
@@ -263,7 +231,7 @@ def test_autograde_takes_exactly_the_wrong_functions_points_and_says_why(graded,
 
 
 def test_tool_check_mode_refuses_a_grade_resting_on_more_than_the_learner_s_function(tmp_path):
-    module = _tool()
+    module = load_tool("nbgrader_cells")
     nb_path = tmp_path / "05_full_transfer.ipynb"
     shutil.copy(NOTEBOOKS / nb_path.name, nb_path)
     assert module.main([str(nb_path)]) == 0 and module.main(["--check", str(nb_path)]) == 0

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import json
 import sys
 from pathlib import Path
 
+from course_tools import load_tool
 
-def _load_notebook_tool():
-    """tools/notebooks.py, the repository's notebook tool (a script beside the package, not in the wheel)."""
-    if "notebook_tools" not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "tools" / "notebooks.py"
-        spec = importlib.util.spec_from_file_location("notebook_tools", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["notebook_tools"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["notebook_tools"]
-
-
-tool = _load_notebook_tool()
+tool = load_tool("notebooks")
 main, normalised_text, problems = tool.main, tool.normalised_text, tool.problems
 
 

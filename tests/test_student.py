@@ -10,9 +10,6 @@ earlier cell needs a solution.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import List, Tuple
 
@@ -21,32 +18,18 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-if os.environ.get("CI"):
-    import nbgrader  # noqa: F401 -- in CI a missing nbgrader is a failure, not a skip
-else:
-    pytest.importorskip("nbgrader", reason="nbgrader is in the test extra: pip install -e '.[test]'")
+from course_tools import NOTEBOOKS, lay_out_course, nbgrader, require_nbgrader
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-TOOL = ROOT / "tools" / "nbgrader_cells.py"
+require_nbgrader()
 CELL_TIMEOUT = 900
-
-
-def _env() -> dict:
-    env = dict(os.environ, NSTUTILS_FAST="1")
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # nbgrader runs alembic
-    return env
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
     """build/course/release as ``make student`` writes it, in a temporary folder."""
     course = tmp_path_factory.mktemp("student") / "course"
-    for command in ([str(TOOL), "--course", str(course), str(NOTEBOOKS)],
-                    ["-m", "nbgrader", "generate_assignment", "*", "--force"]):
-        done = subprocess.run([sys.executable, *command], cwd=course if "nbgrader" in command else ROOT,
-                              env=_env(), capture_output=True, text=True, timeout=1800)
-        assert done.returncode == 0, done.stderr[-4000:]
+    lay_out_course(course)
+    nbgrader(course, "generate_assignment", "*", "--force")
     return course / "release"
 
 

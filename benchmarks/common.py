@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -11,6 +12,14 @@ from pathlib import Path
 #: Photo/painting pairs from the course images: a photo of a town, a person, an object and an animal,
 #: each with a painting of a different kind.
 PAIRS = ("tubingen:starry_night", "astronaut:the_scream", "coffee:great_wave", "chelsea:woman_with_hat")
+
+
+def sized_parser(doc: str, size: int) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring's first line as the description and ``--size`` (the long
+    side in pixels) defaulting to ``size``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--size", type=int, default=size, help="long side of the images, in pixels")
+    return parser
 
 
 def save_json(path: Path, report) -> Path:

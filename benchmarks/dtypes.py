@@ -11,12 +11,11 @@ quiet machine; the load is recorded with them.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
 
-from benchmarks.common import save_json, utc_stamp
+from benchmarks.common import save_json, sized_parser, utc_stamp
 from nstutils.config import quiet_tensorflow
 
 quiet_tensorflow()
@@ -44,8 +43,7 @@ def compare(size: int, steps: int, pair: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128)
+    parser = sized_parser(__doc__, 128)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--pair", default="tubingen:starry_night")
     parser.add_argument("--out", type=Path, default=RESULTS)

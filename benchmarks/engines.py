@@ -11,12 +11,11 @@ tutorial's, so the losses compare directly. Writes ``results/engines-<size>.json
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from benchmarks.common import cpu_info, save_json, utc_stamp
+from benchmarks.common import cpu_info, save_json, sized_parser, utc_stamp
 from nstutils.config import quiet_tensorflow
 
 quiet_tensorflow()
@@ -74,8 +73,7 @@ def compare(pairs: Sequence[str], size: int, evaluations: int) -> Dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
+    parser = sized_parser(__doc__, 256)
     parser.add_argument("--evaluations", type=int, default=300)
     parser.add_argument("--pairs", default="tubingen:starry_night,chelsea:woman_with_hat")
     parser.add_argument("--out", type=Path)

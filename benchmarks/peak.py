@@ -22,7 +22,6 @@ load before and after, and ``ours_vs_keras``: the default evaluation over the be
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from benchmarks.common import cpu_info, save_json, utc_stamp
+from benchmarks.common import cpu_info, save_json, sized_parser, utc_stamp
 from nstutils.config import quiet_tensorflow
 from nstutils.losses import with_input_gradient
 
@@ -192,8 +191,7 @@ def summary(report: Dict) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=512)
+    parser = sized_parser(__doc__, 512)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "peak.json")
     parser.add_argument("--all-dtypes", action="store_true", help="time model evaluations in a slow dtype too")

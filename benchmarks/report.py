@@ -22,11 +22,10 @@ def readme_table(r: dict) -> str:
              "steps on the same pair, both scored with the tutorial's float32 objective.", "",
              "| photo + painting | tutorial | `stylize` defaults | speed-up | final loss / tutorial's | steps | "
              "stopping rule |", "|---|---|---|---|---|---|---|"]
-    for p in r["pairs"]:
-        b, o = p["baseline"], p["ours"]
-        lines.append(f"| {p['pair'].replace(':', ' + ').replace('_', ' ')} | {b['seconds'] / 60:.1f} min | "
-                     f"{o['seconds'] / 60:.1f} min | {o['time_ratio']:.1f}× | {o['loss_ratio']:.3f} | {o['steps']} | "
-                     f"{_rule(o)} |")
+    minutes = lambda run: f"{run['seconds'] / 60:.1f} min"
+    lines += ["| " + " | ".join([pair.replace(":", " + ").replace("_", " "), minutes(b), minutes(o),
+                                 f"{o['time_ratio']:.1f}×", f"{o['loss_ratio']:.3f}", str(o["steps"]), _rule(o)]) + " |"
+              for pair, b, o in _pairs(r)]
     lines += ["", f"One loss + gradient evaluation at {r['evaluation']['ours']['size']} px: tutorial "
                   f"{e['baseline']['seconds_per_eval']:.2f} s; ours {e['bfloat16']['seconds_per_eval']:.2f} s in "
                   f"bfloat16, {e['float32']['seconds_per_eval']:.2f} s in float32 (this machine's measured choice: "
@@ -37,6 +36,11 @@ def readme_table(r: dict) -> str:
     if missing:
         lines += ["", f"Not measured in this run: {', '.join(m.replace(':', ' + ') for m in missing)}."]
     return "\n".join(lines)
+
+
+def _pairs(report: dict):
+    """``(pair, tutorial's run, ours)`` for each pair the report measured."""
+    return [(p["pair"], p["baseline"], p["ours"]) for p in report["pairs"]]
 
 
 def _rule(ours: dict) -> str:
@@ -68,12 +72,10 @@ def markdown(r: dict) -> str:
              "time is 1,000 × the median of 20 of its steps timed in this run):", "",
              "| pair | tutorial | ours (defaults) | time ratio | ours final / L_ref | steps (evaluations) | why ours "
              "stopped | stopping rule | estimate error (time, memory) |", "|---|---|---|---|---|---|---|---|---|"]
-    for p in r["pairs"]:
-        b, o = p["baseline"], p["ours"]
-        err = o["estimate_error"]
-        lines.append(f"| {p['pair'].replace(':', ' + ')} | {b['seconds']:.0f} s | {o['seconds']:.0f} s | "
-                     f"**{o['time_ratio']:.1f}×** | {o['loss_ratio']:.3f} | {o['steps']} ({o['evaluations']}) | "
-                     f"{o['stop_reason']} | {_rule(o)} | {err['seconds']:+.0%}, {err['peak_bytes']:+.0%} |")
+    lines += [f"| {pair.replace(':', ' + ')} | {b['seconds']:.0f} s | {o['seconds']:.0f} s | "
+              f"**{o['time_ratio']:.1f}×** | {o['loss_ratio']:.3f} | {o['steps']} ({o['evaluations']}) | "
+              f"{o['stop_reason']} | {_rule(o)} | {o['estimate_error']['seconds']:+.0%}, "
+              f"{o['estimate_error']['peak_bytes']:+.0%} |" for pair, b, o in _pairs(r)]
     lines += ["", f"Worst pair: {s['worst_time_ratio']:.1f}× faster (best {s['best_time_ratio']:.1f}×); every pair at "
                   f"or below L_ref: {'yes' if s['all_reached'] else 'no'} (worst {s['worst_loss_ratio']:.3f}× L_ref); "
                   f"worst estimate error {s['worst_estimate_error']:.0%}.", "",

@@ -209,7 +209,7 @@ def pairs_only(mode: str, out: Path, pairs: Sequence[str], stop_tolerance: Optio
 
 
 def finish_run(mode: str, cfg: dict, out: Path, report: dict, started: float) -> dict:
-    size, evals, info = cfg["size"], report["evaluation"], report["machine"]
+    size, evals = cfg["size"], report["evaluation"]
     scaling = []
     for s in cfg["scaling"]:
         scaling.append(run_measure("eval", "--size", s, "--reps", max(1, cfg["reps"] - (s >= 2048)), "--impl", "ours"))

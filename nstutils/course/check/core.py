@@ -122,6 +122,13 @@ def same_number(value: float, target: float, rtol: float = 1e-4) -> bool:
     return abs(value - target) <= rtol * max(1.0, abs(target))
 
 
+def name_the_mistake(name: str, label: str, got, known_mistakes, otherwise: str, matches=same_number) -> None:
+    """Raise a CheckError saying what the first ``(wrong answer, message)`` that ``got`` ``matches`` means,
+    or ``otherwise`` when ``got`` matches none of them."""
+    message = next((text for wrong, text in known_mistakes if matches(got, wrong)), otherwise)
+    raise CheckError(f"{name}: on {label} {message}")
+
+
 def _copied(value):
     """``value`` with its numpy arrays copied (dicts and lists rebuilt), tensors shared (they are immutable)."""
     if isinstance(value, np.ndarray):

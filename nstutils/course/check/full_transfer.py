@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from .core import (Case, CheckError, as_array, call_learner, close_to, constant, load_tf, report_ok, require_callable,
-                   same_number, seeded_rng)
+                   name_the_mistake, same_number, seeded_rng)
 from .diagnose import shape_text
 from .runner import LOST, hint_for, run_cases
 
@@ -216,8 +216,8 @@ def _adam_loss_verdict(name: str, label: str, returned, ref_loss: float, after: 
     value = float(value.reshape(()))
     if same_number(value, ref_loss):
         return
-    if same_number(value, after):
-        raise CheckError(f"{name}: on {label} you returned the loss after the step ({value:.6g}); return the "
-                         f"loss computed inside the GradientTape, before the step ({ref_loss:.6g}).")
-    raise CheckError(f"{name}: on {label} returned {value:.6g}, expected the loss before the step, "
-                     f"{ref_loss:.6g}: return the value of loss_fn(image) computed in the tape.")
+    name_the_mistake(name, label, value, [(after, f"you returned the loss after the step ({value:.6g}); return "
+                                                  f"the loss computed inside the GradientTape, before the step "
+                                                  f"({ref_loss:.6g}).")],
+                     f"returned {value:.6g}, expected the loss before the step, {ref_loss:.6g}: return the value "
+                     f"of loss_fn(image) computed in the tape.")

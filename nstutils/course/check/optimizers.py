@@ -8,7 +8,7 @@ from typing import Tuple
 import numpy as np
 
 from .core import (Case, CheckError, call_learner, close_to, load_tf, report_ok, require_callable, same_number,
-                   seeded_rng)
+                   name_the_mistake, seeded_rng)
 from .diagnose import shape_text
 from .runner import run_cases
 
@@ -73,26 +73,35 @@ def _scipy_types(name: str, label: str, result) -> Tuple[float, np.ndarray]:
         raise CheckError(f"{name}: on {label} returned {type(result).__name__}; return a pair "
                          f"(loss, gradient), e.g. `return float(loss), grad.numpy().astype(np.float64).ravel()`.")
     got_loss, got_grad = result
-    if isinstance(got_loss, (tf.Tensor, tf.Variable)):
-        raise CheckError(f"{name}: on {label} the loss is a TensorFlow tensor; scipy needs a Python float: "
-                         f"return float(loss).")
-    if not isinstance(got_loss, (float, int, np.floating, np.integer)) and not (
-            isinstance(got_loss, np.ndarray) and got_loss.size == 1):
-        raise CheckError(f"{name}: on {label} the loss is a {type(got_loss).__name__}; return float(loss).")
-    if isinstance(got_grad, (tf.Tensor, tf.Variable)):
-        raise CheckError(f"{name}: on {label} the gradient is a TensorFlow tensor; scipy needs a float64 "
-                         f"numpy array: return grad.numpy().astype(np.float64).ravel().")
-    if not isinstance(got_grad, np.ndarray):
-        raise CheckError(f"{name}: on {label} the gradient is a {type(got_grad).__name__}; return "
-                         f"grad.numpy().astype(np.float64).ravel().")
-    if got_grad.ndim != 1:
-        raise CheckError(f"{name}: on {label} the gradient has shape {shape_text(got_grad.shape)}, not flattened: "
-                         f"scipy's x is 1-D, so return the gradient as 1-D too, with .ravel() (or "
-                         f".reshape(-1)).")
-    if got_grad.dtype != np.float64:
-        raise CheckError(f"{name}: on {label} the gradient is {got_grad.dtype}; scipy's L-BFGS-B works in "
-                         f"float64 and needs a float64 gradient: .astype(np.float64).")
+    problem = _loss_type_problem(tf, got_loss) or _gradient_type_problem(tf, got_grad)
+    if problem:
+        raise CheckError(f"{name}: on {label} {problem}")
     return float(np.asarray(got_loss).reshape(())), got_grad
+
+
+def _loss_type_problem(tf, loss) -> str:
+    """What keeps scipy from using the learner's loss ("" when nothing does)."""
+    if isinstance(loss, (tf.Tensor, tf.Variable)):
+        return "the loss is a TensorFlow tensor; scipy needs a Python float: return float(loss)."
+    if isinstance(loss, (float, int, np.floating, np.integer)) or (isinstance(loss, np.ndarray) and loss.size == 1):
+        return ""
+    return f"the loss is a {type(loss).__name__}; return float(loss)."
+
+
+def _gradient_type_problem(tf, grad) -> str:
+    """What keeps scipy from using the learner's gradient ("" when nothing does)."""
+    fix = "grad.numpy().astype(np.float64).ravel()"
+    if isinstance(grad, (tf.Tensor, tf.Variable)):
+        return f"the gradient is a TensorFlow tensor; scipy needs a float64 numpy array: return {fix}."
+    if not isinstance(grad, np.ndarray):
+        return f"the gradient is a {type(grad).__name__}; return {fix}."
+    if grad.ndim != 1:
+        return (f"the gradient has shape {shape_text(grad.shape)}, not flattened: scipy's x is 1-D, so return the "
+                f"gradient as 1-D too, with .ravel() (or .reshape(-1)).")
+    if grad.dtype != np.float64:
+        return (f"the gradient is {grad.dtype}; scipy's L-BFGS-B works in float64 and needs a float64 gradient: "
+                f".astype(np.float64).")
+    return ""
 
 
 def _scipy_values(name: str, label: str, value: float, got_grad: np.ndarray, ref_loss: float, grad: np.ndarray,
@@ -102,27 +111,26 @@ def _scipy_values(name: str, label: str, value: float, got_grad: np.ndarray, ref
     if not np.isfinite(value) or not np.all(np.isfinite(got_grad)):
         raise CheckError(f"{name}: on {label} returned NaN or infinity.")
     if not same_number(value, ref_loss):
-        if same_number(value, f_loss):
-            raise CheckError(f"{name}: on {label} wrong reshape order: reshape x with x.reshape(shape) "
-                             f"(numpy's default C order, as scipy flattened it), not order='F'.")
-        raise CheckError(f"{name}: on {label} the loss is {value:.6g}, expected {ref_loss:.6g}: pass "
-                         f"x.reshape(shape) as a float32 tensor to value_and_grad and return float(loss).")
+        name_the_mistake(name, label, value, [(f_loss, "wrong reshape order: reshape x with x.reshape(shape) "
+                                                       "(numpy's default C order, as scipy flattened it), not "
+                                                       "order='F'.")],
+                         f"the loss is {value:.6g}, expected {ref_loss:.6g}: pass x.reshape(shape) as a float32 "
+                         f"tensor to value_and_grad and return float(loss).")
     if got_grad.shape != ref_grad.shape:
         raise CheckError(f"{name}: on {label} the gradient has {got_grad.size} entries, expected "
                          f"{ref_grad.size} (one per entry of x).")
     if close_to(got_grad, ref_grad, 1e-4):
         return
-    if close_to(got_grad, grad.ravel(order="F"), 1e-4):
-        raise CheckError(f"{name}: on {label} wrong flattening order: flatten the gradient with .ravel() "
-                         f"(C order), the same order as x.reshape(shape).")
-    if close_to(got_grad, f_grad.ravel(order="F"), 1e-4):
-        raise CheckError(f"{name}: on {label} wrong reshape order: use x.reshape(shape) and .ravel() in "
-                         f"numpy's default C order, not order='F'.")
-    if close_to(got_grad, -ref_grad, 1e-4):
-        raise CheckError(f"{name}: on {label} the gradient has the wrong sign: return the gradient "
-                         f"itself, scipy minimises.")
-    raise CheckError(f"{name}: on {label} the gradient differs from value_and_grad's (largest "
-                     f"difference {float(np.abs(got_grad - ref_grad).max()):.3g}).")
+    known_mistakes = [
+        (grad.ravel(order="F"), "wrong flattening order: flatten the gradient with .ravel() (C order), the same "
+                                "order as x.reshape(shape)."),
+        (f_grad.ravel(order="F"), "wrong reshape order: use x.reshape(shape) and .ravel() in numpy's default C "
+                                  "order, not order='F'."),
+        (-ref_grad, "the gradient has the wrong sign: return the gradient itself, scipy minimises.")]
+    name_the_mistake(name, label, got_grad, known_mistakes,
+                     f"the gradient differs from value_and_grad's (largest difference "
+                     f"{float(np.abs(got_grad - ref_grad).max()):.3g}).",
+                     matches=lambda got, wrong: close_to(got, wrong, 1e-4))
 
 
 def _step_inputs(seed: int, shape=(1, 4, 5, 3), scale: float = 1e3):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, List, NoReturn, Optional, Tuple
 
 from .errors import NSTError
+from .terminal import STOP_SIGNALS, CtrlC, RunReporter
 
 
 def _whole_number(minimum: Optional[int]) -> Callable[[str], int]:
@@ -180,37 +181,6 @@ def _numbers(text: str):
     return [_number(part) for part in _split(text)]
 
 
-class CtrlC:
-    """SIGINT, SIGTERM, SIGHUP (``timeout``, ``docker stop``, a closing terminal): the first stops the run, the
-    best image is saved and the status is 128 + the signal (130, 143, 129); the second exits at once."""
-
-    def __init__(self):
-        self.count = 0
-        self.signum = int(signal.SIGINT)
-
-    @property
-    def name(self) -> str:
-        return "Ctrl-C" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
-
-    @property
-    def status(self) -> int:  # the shell's way of saying which signal: 128 + its number
-        return 128 + self.signum
-
-    def __call__(self, signum=None, frame=None) -> None:
-        self.count += 1
-        if self.count == 1 and signum is not None:
-            self.signum = int(signum)
-        if self.count >= 2:
-            print(f"\nnst: second {self.name}, exiting without saving", file=sys.stderr, flush=True)
-            os._exit(self.status)
-        print(f"\nnst: {self.name}: stopping after this step and saving the best image so far "
-              "(press Ctrl-C to quit at once)", file=sys.stderr, flush=True)
-
-
-#: The signals that stop a run like Ctrl-C (SIGHUP does not exist on Windows).
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
 def _given_settings(args) -> dict:
     """The settings fields the user set on the command line (the rest keep their defaults)."""
     from .settings import OBJECTIVE_FIELDS, RUN_FIELDS
@@ -240,55 +210,6 @@ def _remaining(run, done_steps: int):
                          init=run.init if isinstance(run.init, str) else "content").run
 
 
-class _Reporter:
-    """The run's callback: progress bar, previews, checkpoints, and the Ctrl-C stop."""
-
-    def __init__(self, args, output: Path, settings, run, done_steps: int, interrupted: "CtrlC"):
-        self.args, self.output, self.run, self.done_steps = args, output, run, done_steps
-        self.interrupted = interrupted
-        from .checkpoints import checkpoint_path, comparable_settings
-
-        self.checkpoint, self.settings = checkpoint_path(output), comparable_settings(settings)
-        self.bar = None
-        if not args.quiet:
-            from tqdm import tqdm
-
-            from .cost import progress_total
-
-            self.bar = tqdm(total=done_steps + progress_total(run, 0), initial=done_steps, unit="step",
-                            desc="stylize", dynamic_ncols=True)
-
-    def __call__(self, progress) -> bool:
-        from .checkpoints import save_checkpoint
-        from .images import save_image
-
-        step = self.done_steps + progress.step
-        if self.bar is not None:
-            self._show(progress)
-        every = self.args.preview_every
-        if every and step % every == 0:
-            save_image(progress.image, self.output.with_name(f"{self.output.stem}-step{step:04d}{self.output.suffix}"),
-                       overwrite=True)
-        if self.args.checkpoint_every and step % self.args.checkpoint_every == 0:
-            save_checkpoint(self.checkpoint, progress.image, step, self.settings, progress.state)
-        return self.interrupted.count > 0
-
-    def _show(self, progress) -> None:
-        from .cost import progress_total
-
-        run = self.run
-        self.bar.total = self.done_steps + progress_total(run, progress.step)  # adaptive: honest ETA
-        self.bar.update(1)
-        postfix = {"loss": f"{progress.losses['total']:.4g}"}
-        if run.adaptive and progress.improvement is not None:
-            postfix["gain"] = f"{progress.improvement:.2%}/{run.stop_window} (stops < {run.stop_tolerance:.1%})"
-        self.bar.set_postfix(postfix)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _stylize(args) -> int:
     from .checkpoints import checkpoint_path, load_checkpoint, resume_start
     from .images import check_output
@@ -299,7 +220,7 @@ def _stylize(args) -> int:
     checked = make_settings(**_given_settings(args))  # every option, before any work starts
     _check_cache(checked)
     _import_tensorflow_quietly()
-    from .cost import describe_run
+    from .cost import describe_run, seconds_per_step
     from .run import prepare, run_optimizer
 
     checkpoint = checkpoint_path(output)
@@ -311,14 +232,15 @@ def _stylize(args) -> int:
         start = resume_start(resumed, checkpoint, prepared.settings, prepared.content.shape)
         done_steps, state = resumed.step, resumed.state
     run_now = _remaining(prepared.run, done_steps)
-    print(f"nst: {describe_run(run_now, prepared.content.shape, prepared.objective.settings.compute_dtype)}",
-          file=sys.stderr, flush=True)
+    dtype = prepared.objective.settings.compute_dtype
+    print(f"nst: {describe_run(run_now, prepared.content.shape, dtype)}", file=sys.stderr, flush=True)
     interrupted = CtrlC()
     previous = {signum: signal.signal(signum, interrupted) for signum in STOP_SIGNALS}
     reporter = None
     try:
         print("nst: running (Ctrl-C stops and keeps the best image)", file=sys.stderr, flush=True)
-        reporter = _Reporter(args, output, prepared.settings, run_now, done_steps, interrupted)
+        reporter = RunReporter(args, output, prepared.settings, run_now, done_steps, interrupted,
+                               seconds_per_step(run_now, prepared.content.shape, dtype))
         result = run_optimizer(prepared.objective, start, run_now, callback=reporter, state=state)
         reporter.close()
         # The handler stays until the image is saved: a second Ctrl-C during the save still

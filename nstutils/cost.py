@@ -4,18 +4,22 @@ The package ships ``resources/cost_model.json`` (written by ``make benchmark``):
 per loss+gradient evaluation and peak memory measured at several sizes. We fit
 ``seconds = a · pixels^b`` and ``memory = c + d · pixels`` through the points. Machines
 differ, so where this machine's speed has been measured (the one-time dtype measurement
-of :mod:`nstutils.arithmetic`), the time is rescaled to it. Live progress bars then keep
-the ETA honest from the run's own step times. Introduced in ``05_full_transfer``.
+of :mod:`nstutils.arithmetic`), the time is rescaled to it. That measurement cannot see a
+program that starts using the CPU later, so a run re-estimates itself from its own step
+times (:class:`PaceWatch`) and says when the machine is busy. Introduced in ``05_full_transfer``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -24,9 +28,9 @@ from .errors import SettingsError
 #: Loss+gradient evaluations per step (L-BFGS line searches sometimes need a second one).
 EVALUATIONS_PER_STEP = {"lbfgs": 1.05, "adam": 1.0, "gd": 1.0}
 #: Steps a default (adaptive) run typically takes before the loss stops improving, by optimiser.
-#: L-BFGS with the 0.5 % / 50-step rule stops after 500-700 steps on the benchmark's pairs at 512 px
-#: (``benchmarks/README.md``); Adam and gradient descent are guesses.
-TYPICAL_ADAPTIVE_STEPS = {"lbfgs": 600, "adam": 1500, "gd": 1500}
+#: L-BFGS with the 0.7 % / 50-step rule stops at steps 591, 512 and 592 on the benchmark's recorded
+#: runs at 512 px (``python -m benchmarks.stopping``); Adam and gradient descent are guesses.
+TYPICAL_ADAPTIVE_STEPS = {"lbfgs": 590, "adam": 1500, "gd": 1500}
 #: Bytes per pixel a run holds beyond one evaluation's peak (the scaling points measure that):
 #: for L-BFGS mostly scipy's float64 workspace (history 20: 45 vectors of 3 numbers per pixel,
 #: about 1.1 kB) plus the optimiser's copies of the image and gradient; Adam and gradient descent
@@ -45,10 +49,14 @@ class CostEstimate:
     seconds: float
     peak_bytes: float
 
-    def __str__(self) -> str:
+    @property
+    def duration(self) -> str:
+        """The time in words, e.g. ``12 min 05 s``."""
         minutes, seconds = divmod(int(round(self.seconds)), 60)
-        duration = f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
-        return f"about {duration} and {self.peak_bytes / 2**30:.1f} GiB of memory"
+        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+    def __str__(self) -> str:
+        return f"about {self.duration} and {self.peak_bytes / 2**30:.1f} GiB of memory"
 
 
 @lru_cache(maxsize=1)
@@ -143,6 +151,12 @@ def estimate_run(run, shape: Tuple[int, ...], compute_dtype: str = "float32") ->
                          measured_speed(compute_dtype))
 
 
+def seconds_per_step(run, shape: Tuple[int, ...], compute_dtype: str = "float32") -> float:
+    """The seconds one step of ``run`` on an image ``[1, H, W, 3]`` is expected to take (before any step)."""
+    pixels = shape[1] * shape[2]
+    return seconds_per_evaluation(pixels, measured_speed(compute_dtype)) * EVALUATIONS_PER_STEP.get(run.optimizer, 1.0)
+
+
 def describe_run(run, shape: Tuple[int, ...], compute_dtype: str = "float32") -> str:
     """One line said before a run: its steps, size, and the time and memory it will take."""
     height, width = shape[1], shape[2]
@@ -212,3 +226,62 @@ def check_memory(run, shape: Tuple[int, ...], force: bool = False) -> None:
     raise SettingsError(f"a {shape[2]}×{shape[1]} px {run.optimizer} run needs about {needed / 2**30:.1f} GiB "
                         f"of memory, but only {available / 2**30:.1f} GiB is available: {hint}, or pass "
                         "force=True (CLI: --force) to try anyway")
+
+
+# ---- is it on time? -------------------------------------------------------------------------------
+
+#: A run's own pace that differs from the one its estimate assumed by more than this gets a new estimate.
+REVISE_BEYOND = 0.25
+#: Step times behind each pace: the median of the last few (the first step, which traces the graph, is not one).
+PACE_STEPS = 3
+#: Steps between two looks at the pace after the first (a program may start using the CPU at any time).
+LOOK_EVERY = 25
+#: Below this share of the cores (CPU time / wall time / cores), another program is using the CPU.
+BUSY_SHARE = 0.7
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class PaceWatch:
+    """Re-estimates a running job from its own step times and says when the machine is busy.
+
+    Call :meth:`observe` after every step. It returns one line when the pace of the last
+    :data:`PACE_STEPS` steps differs from the pace the last estimate used by more than
+    :data:`REVISE_BEYOND` (it looks once the first steps are timed and then every
+    :data:`LOOK_EVERY` steps), else None. ``steps_left(step)`` gives the steps still expected
+    after ``step``. Whether the machine is busy comes from this process's CPU time: a run that
+    gets much less than every core while it computes is sharing them.
+    """
+
+    def __init__(self, seconds_per_step: float, steps_left: Callable[[int], int],
+                 clock: Callable[[], float] = time.perf_counter, cpu_clock: Callable[[], float] = time.process_time,
+                 cores: Optional[int] = None):
+        self.pace, self.steps_left = seconds_per_step, steps_left
+        self.clock, self.cpu_clock, self.cores = clock, cpu_clock, cores or usable_cores()
+        self.durations: deque = deque(maxlen=PACE_STEPS)
+        self.shares: deque = deque(maxlen=PACE_STEPS)
+        self.last: Optional[Tuple[float, float]] = None
+        self.next_look = 0
+
+    def observe(self, step: int) -> Optional[str]:
+        now = (self.clock(), self.cpu_clock())
+        if self.last is not None and now[0] > self.last[0]:
+            wall = now[0] - self.last[0]
+            self.durations.append(wall)
+            self.shares.append((now[1] - self.last[1]) / wall / self.cores)
+        self.last = now
+        if len(self.durations) < PACE_STEPS or step < self.next_look:
+            return None
+        self.next_look = step + LOOK_EVERY
+        pace, share = statistics.median(self.durations), statistics.median(self.shares)
+        if abs(pace / self.pace - 1) <= REVISE_BEYOND:
+            return None
+        before, self.pace = self.pace, pace
+        cores = f"this run gets {share * self.cores:.1f} of the {self.cores} cores"
+        busy = f"{cores}: another program is using the CPU" if share < BUSY_SHARE else cores
+        left = CostEstimate(pace * max(0, self.steps_left(step)), 0).duration
+        return (f"re-estimated from the last {PACE_STEPS} steps: {pace:.2f} s per step, not {before:.2f} s "
+                f"({busy}); about {left} to go")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nstutils.cost import CostEstimate, estimate_cost, image_aspect, progress_total
+from nstutils.cost import TYPICAL_ADAPTIVE_STEPS, CostEstimate, estimate_cost, image_aspect, progress_total
 from nstutils.settings import make_settings
 
 
@@ -41,9 +41,10 @@ def test_progress_total_keeps_an_adaptive_eta_honest():
     fixed = make_settings(steps=300).run
     assert [progress_total(fixed, step) for step in (0, 299, 300)] == [300, 300, 300]
     adaptive = make_settings(max_steps=1000, stop_window=50).run
-    assert progress_total(adaptive, 0) == 600  # the typical L-BFGS stopping step
-    assert progress_total(adaptive, 599) == 600
-    assert progress_total(adaptive, 600) == 650  # past it: at least one more window
+    typical = TYPICAL_ADAPTIVE_STEPS["lbfgs"]
+    assert progress_total(adaptive, 0) == typical  # the typical L-BFGS stopping step
+    assert progress_total(adaptive, typical - 1) == typical
+    assert progress_total(adaptive, typical) == typical + 50  # past it: at least one more window
     assert progress_total(adaptive, 980) == 1000  # never beyond the cap
     short = make_settings(max_steps=200).run
     assert progress_total(short, 0) == 200

@@ -94,3 +94,11 @@ def test_nst_stylize_prints_the_re_estimate(tmp_path, monkeypatch, capsys):
     assert code == 0, err
     revised = [line for line in err.splitlines() if "re-estimated from the last" in line]
     assert len(revised) == 1 and revised[0].startswith("nst: re-estimated") and "to go" in revised[0], err
+
+
+def test_the_estimate_benchmark_reads_the_times_nst_prints():
+    from benchmarks.estimate import seconds_in
+
+    assert seconds_in("nst: 300 lbfgs steps at 512×384 px: about 12 min 05 s and 1.5 GiB of memory") == 725
+    assert seconds_in("nst: re-estimated from the last 3 steps: 0.14 s per step (…); about 40 s to go") == 40
+    assert seconds_in("nst: running (Ctrl-C stops and keeps the best image)") is None

@@ -194,16 +194,10 @@ def test_smoothed_tv_changes_the_objective_and_diagonal_scale_favours_quiet_pixe
 
 def test_projected_lbfgs_reaches_the_box_optimum_of_a_quadratic():
     from benchmarks.projected_lbfgs import minimize_projected, two_loop
-
-    centre = np.linspace(-0.5, 1.5, 40).astype(np.float32)
-    curvature = np.geomspace(1.0, 1e3, 40)
-
-    def quadratic(x):
-        d = x.astype(np.float64).ravel() - centre
-        return float(np.sum(curvature * d * d)), (2 * curvature * d).astype(np.float32)
+    from box_problems import CENTRE, quadratic
 
     outcome = minimize_projected(quadratic, np.full(40, 0.5, np.float32), max_steps=300)
-    np.testing.assert_allclose(outcome["x"], np.clip(centre, 0, 1), atol=1e-4)
+    np.testing.assert_allclose(outcome["x"], np.clip(CENTRE, 0, 1), atol=1e-4)
     assert outcome["stop_reason"] in ("finished", "converged")
     g = np.arange(1, 5, dtype=np.float32)
     np.testing.assert_array_equal(two_loop(g, []), -g)

@@ -8,18 +8,10 @@ import zlib
 import numpy as np
 import pytest
 
+from box_problems import CENTRE, quadratic
 from nstutils.errors import SettingsError
 from nstutils.lbfgs import LbfgsOutcome, minimize_lbfgs
 from nstutils.run import STOP_REASONS
-
-CENTRE = np.linspace(-0.5, 1.5, 40).astype(np.float32)
-CURVATURE = np.geomspace(1.0, 1e3, 40)
-
-
-def quadratic(x):
-    """An ill-conditioned quadratic whose optimum lies partly outside [0, 1]."""
-    d = x.astype(np.float64).ravel() - CENTRE
-    return float(np.sum(CURVATURE * d * d)), (2 * CURVATURE * d).astype(np.float32).reshape(x.shape)
 
 
 def rosenbrock(x):
@@ -131,7 +123,8 @@ def test_callback_exception_propagates():
         minimize_lbfgs(rosenbrock, np.zeros(10, np.float32), max_steps=50, callback=callback)
 
 
-def test_nan_loss_is_diverged_and_keeps_best():
+def rosenbrock_turning_nan():
+    """Rosenbrock whose loss is NaN from the seventh evaluation on: a run that diverges after some progress."""
     count = [0]
 
     def breaks(x):
@@ -139,7 +132,11 @@ def test_nan_loss_is_diverged_and_keeps_best():
         f, g = rosenbrock(x)
         return (float("nan"), g) if count[0] > 6 else (f, g)
 
-    outcome = minimize_lbfgs(breaks, np.zeros(10, np.float32), max_steps=50)
+    return breaks
+
+
+def test_nan_loss_is_diverged_and_keeps_best():
+    outcome = minimize_lbfgs(rosenbrock_turning_nan(), np.zeros(10, np.float32), max_steps=50)
     assert outcome.stop_reason == "diverged" and "nan" in outcome.message
     assert math.isfinite(outcome.loss) and outcome.loss == pytest.approx(rosenbrock(outcome.x)[0])
 
@@ -255,14 +252,7 @@ def test_the_numpy_engine_restarts_keeps_the_best_point_and_diverges_cleanly():
     stuck = minimize_lbfgs(flat, np.ones(5, np.float32), max_steps=100, max_restarts=3, engine="numpy")
     assert stuck.stop_reason == "converged" and stuck.restarts == 3 and stuck.steps == 0
     assert "line search" in stuck.message
-    count = [0]
-
-    def breaks(x):
-        count[0] += 1
-        f, g = rosenbrock(x)
-        return (float("nan"), g) if count[0] > 6 else (f, g)
-
-    broken = minimize_lbfgs(breaks, np.zeros(10, np.float32), max_steps=50, engine="numpy")
+    broken = minimize_lbfgs(rosenbrock_turning_nan(), np.zeros(10, np.float32), max_steps=50, engine="numpy")
     assert broken.stop_reason == "diverged" and broken.loss == pytest.approx(rosenbrock(broken.x)[0])
     with pytest.raises(SettingsError, match="engine"):
         minimize_lbfgs(quadratic, np.zeros(40, np.float32), max_steps=5, engine="fortran")

@@ -87,20 +87,23 @@ def test_corrupt_cache_is_remeasured(tmp_path, fake_timer):
     assert json.loads(cache.read_text())["version"] == arithmetic.CACHE_VERSION
 
 
-def test_bfloat16_failure_falls_back_to_float32(tmp_path, fake_timer):
+def _chosen_when_timing_fails(dtype, fake_timer, cache):
+    """The dtype measured_compute_dtype chooses when timing ``dtype`` raises (no such conv kernel, say)."""
     seconds, _ = fake_timer
-    seconds["bfloat16"] = RuntimeError("no bfloat16 conv kernel")
+    seconds[dtype] = RuntimeError(f"no {dtype} conv kernel")
+    return arithmetic.measured_compute_dtype(cache, device="/CPU:0")
+
+
+def test_bfloat16_failure_falls_back_to_float32(tmp_path, fake_timer):
     cache = tmp_path / "tuning.json"
-    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "float32"
+    assert _chosen_when_timing_fails("bfloat16", fake_timer, cache) == "float32"
     entry = next(iter(json.loads(cache.read_text())["entries"].values()))
     assert "bfloat16" in entry["errors"]
 
 
 def test_float32_failure_is_not_cached(tmp_path, fake_timer):
-    seconds, _ = fake_timer
-    seconds["float32"] = RuntimeError("broken")
     cache = tmp_path / "tuning.json"
-    assert arithmetic.measured_compute_dtype(cache, device="/CPU:0") == "float32"
+    assert _chosen_when_timing_fails("float32", fake_timer, cache) == "float32"
     assert not cache.exists()
 
 

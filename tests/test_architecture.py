@@ -76,29 +76,26 @@ def graph() -> Dict[str, Set[str]]:
 
 
 def find_cycle(edges: Dict[str, Set[str]]) -> List[str]:
-    state: Dict[str, int] = {}
+    state: Dict[str, int] = {}  # 1 while on the path being walked, 2 once every path from it is done
     stack: List[str] = []
 
-    def visit(node: str) -> List[str]:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(edges.get(node, ())):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
-            if nxt not in state:
-                cycle = visit(nxt)
-                if cycle:
-                    return cycle
-        stack.pop()
-        state[node] = 2
-        return []
-
-    for node in sorted(edges):
-        if node not in state:
-            cycle = visit(node)
+    def visit(nodes) -> List[str]:
+        """Depth first from each of ``nodes`` in turn: the first cycle met, closed ([a, b, a]), or []."""
+        for node in nodes:
+            if state.get(node) == 1:
+                return stack[stack.index(node):] + [node]
+            if node in state:
+                continue
+            state[node] = 1
+            stack.append(node)
+            cycle = visit(sorted(edges.get(node, ())))
             if cycle:
                 return cycle
-    return []
+            stack.pop()
+            state[node] = 2
+        return []
+
+    return visit(sorted(edges))
 
 
 def test_the_checker_finds_a_cycle_and_resolves_relative_imports():

@@ -198,26 +198,21 @@ def test_an_unexpected_error_is_one_status_line_and_logged(monkeypatch, caplog):
     assert any(record.exc_info for record in caplog.records if record.name == "nstutils.course.lab")
 
 
-def test_style_lab_ignores_a_second_run_while_running():
-    lab = StyleLab(content="astronaut", style="coffee", size=64, steps=500, preview_every=1)
-    click(lab.run_button)
-    first = lab.runner._thread
-    click(lab.run_button)
-    assert lab.status.value == ALREADY_RUNNING and lab.runner._thread is first and lab.runner.running
-    click(lab.stop_button)
-    assert lab.runner.wait(300)
-    _idle_with(lab, "stopped early")
-
-
-def test_layer_explorer_ignores_a_second_run_while_running():
-    explorer = LayerExplorer(content="astronaut", style="coffee", size=32, steps=200)
-    click(explorer.run_button)
-    first = explorer.runner._thread
-    click(explorer.run_button)
-    assert explorer.status.value == ALREADY_RUNNING and explorer.runner._thread is first
-    explorer.session.stop()
-    assert explorer.runner.wait(300)
-    _idle_with(explorer, "stopped early")
+@pytest.mark.parametrize("make, stop", [
+    (lambda: StyleLab(content="astronaut", style="coffee", size=64, steps=500, preview_every=1),
+     lambda lab: click(lab.stop_button)),
+    (lambda: LayerExplorer(content="astronaut", style="coffee", size=32, steps=200),
+     lambda explorer: explorer.session.stop()),          # the explorer has no Stop button
+], ids=["style lab", "layer explorer"])
+def test_a_second_run_while_running_is_ignored(make, stop):
+    widget = make()
+    click(widget.run_button)
+    first = widget.runner._thread
+    click(widget.run_button)
+    assert widget.status.value == ALREADY_RUNNING and widget.runner._thread is first and widget.runner.running
+    stop(widget)
+    assert widget.runner.wait(300)
+    _idle_with(widget, "stopped early")
 
 
 def test_stop_after_the_end_keeps_the_finished_status():

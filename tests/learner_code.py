@@ -9,11 +9,12 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def gram_matrix(F):
-    """03_gram_style's Gram matrix: F [B, H, W, C] -> [B, C, C], divided by H·W."""
+def gram_matrix(F, *, wrong_way_round=False):
+    """03_gram_style's Gram matrix: F [B, H, W, C] -> [B, C, C], divided by H·W. The mistake
+    ``wrong_way_round`` multiplies F Fᵀ, [B, HW, HW]."""
     b, h, w, c = F.shape
     x = tf.reshape(F, [b, h * w, c])
-    return tf.matmul(x, x, transpose_a=True) / float(h * w)
+    return tf.matmul(x, x, transpose_a=not wrong_way_round, transpose_b=wrong_way_round) / float(h * w)
 
 
 def adam_step(image, loss_fn, optimizer, *, uphill=False, apply=True, clip=True, after=False, numpy_loss=False):

@@ -62,8 +62,9 @@ def _nst(*args, cwd, env=None, prefix=(), timeout=300) -> subprocess.CompletedPr
 
 
 def _nst_with_read_only(folder: Path, *args, **kwargs) -> subprocess.CompletedProcess:
-    """``nst *args`` run unprivileged while ``folder`` is read-only; writable again afterwards so pytest can
-    remove it."""
+    """``nst *args`` run unprivileged while ``folder`` (made if missing) is read-only; writable again afterwards
+    so pytest can remove it."""
+    folder.mkdir(exist_ok=True)
     folder.chmod(0o555)
     try:
         return _nst(*args, prefix=_unprivileged([]), **kwargs)
@@ -119,7 +120,6 @@ def test_unknown_output_format_is_refused(tmp_path):
 @needs_setpriv
 def test_read_only_output_folder_is_refused_before_the_run(tmp_path):
     folder = tmp_path / "readonly"
-    folder.mkdir()
     result = _nst_with_read_only(folder, "stylize", "astronaut", "coffee", "-o", folder / "x.jpg", *TINY,
                                  cwd=tmp_path)
     _one_line_refusal(result, str(folder), "not writable")
@@ -282,7 +282,6 @@ def test_cache_dir_that_is_a_file_is_one_line(tmp_path, where):
 @needs_setpriv
 def test_read_only_empty_cache_is_one_line_before_the_run(tmp_path):
     folder = tmp_path / "cache"
-    folder.mkdir()
     result = _nst_with_read_only(folder, "stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY,
                                  cwd=tmp_path, env=_env(NSTUTILS_CACHE_DIR=folder))
     line = _one_line_refusal(result, str(folder), "NSTUTILS_CACHE_DIR", "read-only")

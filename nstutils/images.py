@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .cache import atomic_path
 from .errors import ImageError, OutputError, OutputExistsError
+from .vgg19 import CONV_LAYERS, min_side
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,9 @@ log = logging.getLogger(__name__)
 MAX_PIXELS = 100_000_000
 #: Largest output long side ``load_image(max_dim=...)`` accepts.
 MAX_DIM = 8192
-#: Smallest short side a run can use: VGG19 halves the image four times before ``block5``
-#: (16 → 1 px); a thinner image would leave no pixel for TensorFlow's MaxPool.
-MIN_SIDE = 16
+#: Smallest short side a run can use, whatever its layers: VGG19 halves the image four times
+#: before ``block5`` (16 → 1 px); a thinner image would leave no pixel for TensorFlow's MaxPool.
+MIN_SIDE = min_side(CONV_LAYERS)
 
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, Any]
 

@@ -103,6 +103,12 @@ def pools_before(name: str) -> int:
     return sum(1 for layer in LAYERS[: LAYERS.index(last) + 1] if layer.endswith("pool"))
 
 
+def min_side(layers: Iterable[str]) -> int:
+    """The shortest image side (px) VGG19 can take up to the deepest of ``layers``: each 2×2 pooling on
+    the way halves it, and a side that reaches 0 crashes TensorFlow's MaxPool (16 px for ``conv5_1``)."""
+    return 2 ** max((pools_before(name) for name in layers), default=0)
+
+
 def output_shape(name: str, height: int, width: int) -> Tuple[int, int, int]:
     """``(h, w, channels)`` of a layer's output for an input of ``height × width`` pixels.
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from nstutils.course import lab as lab_module
-from nstutils.course.lab import ALREADY_RUNNING, STOPPING, LabSession, check_poolable, pooling_minimum
+from nstutils.course.lab import ALREADY_RUNNING, STOPPING, LabSession, check_poolable
 from nstutils.course.plots import loss_plot_png
 from nstutils.course.widgets import (LabRunner, LayerExplorer, RunInProgressError, StyleLab, load_uploaded,
                                      settings_from_controls)
@@ -259,9 +259,13 @@ def test_a_failure_drawing_the_result_is_shown_not_lost_in_the_thread(tiny_conte
 
 # ---- images too thin for VGG19's pooling ------------------------------------------------------------------------
 
-def test_pooling_minimum_follows_the_deepest_layer():
-    assert pooling_minimum(["conv1_1"]) == 1 and pooling_minimum(["conv2_1"]) == 2
-    assert pooling_minimum(["conv1_1", "conv4_2"]) == 8 and pooling_minimum(["block5_conv1"]) == 16
+def test_the_smallest_side_follows_the_deepest_layer_in_the_lab_and_the_engine():
+    from nstutils.images import MIN_SIDE
+    from nstutils.vgg19 import min_side
+
+    assert min_side(["conv1_1"]) == 1 and min_side(["conv2_1"]) == 2
+    assert min_side(["conv1_1", "conv4_2"]) == 8 and min_side(["block5_conv1"]) == 16
+    assert MIN_SIDE == min_side(["conv5_4"]) == 16  # what a run enlarges a thin image to, whatever its layers
     check_poolable(np.zeros((1, 16, 300, 3)), ["conv5_1"], "content", 300)
     with pytest.raises(ImageError, match=r"300×15 px at size 300.*at least 16 px.*set size to 320 or more"):
         check_poolable(np.zeros((1, 15, 300, 3)), ["conv5_1"], "content", 300)

@@ -28,7 +28,7 @@ from nstutils.images import load_image, open_image_file
 from nstutils.recipes import PAPER_STYLE_LAYERS
 from nstutils.run import stylize
 from nstutils.settings import ObjectiveSettings, RunSettings, field_spec, make_settings
-from nstutils.vgg19 import layer_name, paper_layer_name, pools_before
+from nstutils.vgg19 import min_side, paper_layer_name
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +130,6 @@ def load_uploaded(value: Any) -> np.ndarray:
         return load_image(image)
 
 
-def pooling_minimum(layers: Iterable[str]) -> int:
-    """The shortest side (px) VGG19 can take up to the deepest of ``layers``: each 2×2 pooling on the
-    way halves it, and a side that reaches 0 crashes TensorFlow (16 px for ``conv5_1``)."""
-    return 2 ** max((pools_before(layer_name(name)) for name in layers), default=0)
-
-
 def check_poolable(image: np.ndarray, layers: Iterable[str], what: str, size: int, scale: float = 1.0,
                    original: Optional[Tuple[int, ...]] = None, largest: int = LAB_WINDOWS["max_dim"][1]) -> None:
     """Raise :class:`~nstutils.errors.ImageError` in one line if ``image`` (loaded at long side
@@ -143,7 +137,7 @@ def check_poolable(image: np.ndarray, layers: Iterable[str], what: str, size: in
     ``layers``, naming the size that would work (or, past the lab's ``largest`` size, asking for a less
     elongated image). ``original`` gives the true proportions, which a 1-px side has lost."""
     height, width = np.shape(image)[-3:-1]
-    need = pooling_minimum(layers)
+    need = min_side(layers)
     if min(height, width) >= need:
         return
     tall, wide = (original or np.shape(image))[-3:-1]

@@ -39,27 +39,15 @@ CONFIG = ROOT / "teach" / "nbgrader_config.py"
 COURSE_ID = "nstutils"
 MIN_GRADED_CELLS = 30
 
-# One wrong function per submission: (notebook, function, wrong source). 03's gram_matrix with the product the wrong
-# way round (F F^T, [HW, HW]) is the mistake whose cost spreads furthest: layer_style_loss, style_loss and the
-# mirrored-painting answer call gram_matrix. The checks grade each function with the library's pieces in place of
-# the learner's (check.pieces), so exactly check_gram_matrix's point goes. 01's flipped kernel is the second case.
+# One wrong function per submission: (notebook, function, (text, replacement)) — the reference solution with one
+# edit. 03's gram_matrix with the product the wrong way round (F F^T, [HW, HW]) is the mistake whose cost spreads
+# furthest: layer_style_loss, style_loss and the mirrored-painting answer call gram_matrix. The checks grade each
+# function with the library's pieces in place of the learner's (check.pieces), so exactly check_gram_matrix's point
+# goes. 01's flipped kernel is the second case.
 MISTAKES = {
-    "gram_mistake": ("03_gram_style", "gram_matrix", '''def gram_matrix(F):
-    """F [B, H, W, C] -> G [B, C, C]."""
-    b, h, w, c = F.shape
-    x = tf.reshape(F, [b, h * w, c])
-    return tf.matmul(x, x, transpose_b=True) / float(h * w)
-'''),
-    "convolution_mistake": ("01_cnn_features", "convolution", '''def convolution(image, kernel):
-    """'Valid' 2-D cross-correlation: image [H, W], kernel [kh, kw] -> [H - kh + 1, W - kw + 1]."""
-    kernel = kernel[::-1, ::-1]
-    kh, kw = kernel.shape
-    out = np.zeros((image.shape[0] - kh + 1, image.shape[1] - kw + 1))
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] = np.sum(image[i:i + kh, j:j + kw] * kernel)
-    return out
-'''),
+    "gram_mistake": ("03_gram_style", "gram_matrix", ("transpose_a=True", "transpose_b=True")),
+    "convolution_mistake": ("01_cnn_features", "convolution",
+                            ("    kh, kw = kernel.shape", "    kernel = kernel[::-1, ::-1]\n    kh, kw = kernel.shape")),
 }
 STUBS_NOTEBOOK = "03_gram_style"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -123,15 +111,23 @@ def graded(course) -> Path:
     for name in names:
         _submit(course, "reference", name, _reference(course, name))
     _submit(course, "stubs", STUBS_NOTEBOOK, {})
-    for student, (name, function, source) in MISTAKES.items():
+    for student, (name, function, _) in MISTAKES.items():
         solutions = _reference(course, name)
-        assert function in solutions, (name, sorted(solutions))
-        solutions[function] = source
+        solutions[function] = _wrong_source(course, student)
         _submit(course, student, name, solutions)
     nbgrader(course, "autograde", "*")                # every assignment, every student
     for student, (name, _, _) in MISTAKES.items():
         nbgrader(course, "generate_feedback", name, "--student", student)
     return course
+
+
+def _wrong_source(course: Path, student: str) -> str:
+    """The reference solution of the student's function with the student's one mistake made in it."""
+    name, function, (text, replacement) = MISTAKES[student]
+    reference = _reference(course, name)
+    assert function in reference, (name, sorted(reference))
+    assert text in reference[function], f"{name}'s {function} has no {text!r} to make the mistake in"
+    return reference[function].replace(text, replacement, 1)
 
 
 def _reference(course: Path, name: str) -> Dict[str, str]:
@@ -211,7 +207,8 @@ def _diagnosis(course: Path, name: str, function: str, source: str) -> str:
 
 @pytest.mark.parametrize("student", sorted(MISTAKES))
 def test_autograde_takes_exactly_the_wrong_functions_points_and_says_why(graded, student):
-    name, function, source = MISTAKES[student]
+    name, function, _ = MISTAKES[student]
+    source = _wrong_source(graded, student)
     scores = _scores(graded, student, name)
     lost = {grade_id: score for grade_id, score in scores.items() if score[0] != score[1]}
     assert lost == {f"check_{function}": (0, 1)}, lost

@@ -80,8 +80,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "estimate.json")
     args = parser.parse_args(argv)
     report = compare(args.pair, args.size, args.steps)
-    save_json(args.out, report)
-    print(f"worst error of the time said: {report['worst_error_said']:+.0%}; wrote {args.out}")
+    path = save_json(args.out, report)
+    print(f"the time said was off by at most {report['worst_error_said']:.0%}; wrote {path}")
 
 
 if __name__ == "__main__":

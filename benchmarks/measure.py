@@ -218,6 +218,8 @@ def main() -> None:
     parser.add_argument("--pair", default=PAIR, help="content:style course image names")
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--stop-tolerance", type=float, help="ours: another stopping rule than the default")
+    parser.add_argument("--fixed-steps", type=int, help="ours: this many steps instead of the stopping rule "
+                                                          "(the optimiser's share of a run, measured sooner)")
     args = parser.parse_args()
     if args.what == "baseline":
         out = measure_baseline(args.size, int(args.steps), args.pair)
@@ -227,6 +229,7 @@ def main() -> None:
         out = measure_eval(args.size, args.reps, args.impl, args.pair)
     elif args.what == "ours":
         overrides = {} if args.stop_tolerance is None else {"stop_tolerance": args.stop_tolerance}
+        overrides.update({} if args.fixed_steps is None else {"steps": args.fixed_steps})
         out = measure_ours(args.size, args.target, args.check_every, args.pair, **overrides)
     else:
         out = measure_c2f([int(s) for s in args.sizes.split(",")], [int(s) for s in args.steps.split(",")])

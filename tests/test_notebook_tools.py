@@ -93,3 +93,13 @@ def test_a_fresh_kernel_prints_no_tensorflow_start_up_lines():
     assert done.stdout.splitlines() == ["fast mode (NSTUTILS_FAST=1): small images and few steps, for a quick run",
                                         "4.0"]
     assert "oneDNN" not in done.stderr and "cpu_feature_guard" not in done.stderr, done.stderr
+
+
+def test_readme_shows_the_measured_notebook_costs():
+    tool = load_tool("measure_notebooks")
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "teach" / "notebook_costs.json").read_text())
+    assert tool.table(report) in (root / "README.md").read_text(), \
+        "README's class-server table is stale: paste `python tools/measure_notebooks.py --table`"
+    one = tool.table({"05_full_transfer": {"full": {"seconds": 905.4, "peak_gib": 2.345}}})
+    assert one.splitlines()[-1] == "| 05_full_transfer | not measured | 15 min 05 s, 2.35 GiB |"

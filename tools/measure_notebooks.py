@@ -1,6 +1,7 @@
 """Measure what each course notebook needs on a class server: wall time and peak memory.
 
     python tools/measure_notebooks.py [--fast] [--out teach/notebook_costs.json] notebooks/0*.ipynb
+    python tools/measure_notebooks.py --table      # README's table, from the JSON
 
 Each notebook runs in its own Jupyter kernel (nbclient), as a learner's would; the kernel's
 peak resident memory is sampled every 0.2 s with psutil (children included), and the CPU
@@ -76,13 +77,34 @@ def measure(path: Path, timeout: int) -> Dict[str, float]:
     return {"seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak / 2 ** 30, 2)}
 
 
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def table(report: Dict[str, Dict[str, Dict]]) -> str:
+    """README's "What a class server needs per learner" table: time and peak memory in each mode measured."""
+    cell = lambda entry: f"{_duration(entry['seconds'])}, {entry['peak_gib']:.2f} GiB" if entry else "not measured"
+    lines = ["| notebook | fast mode (`NSTUTILS_FAST=1`): time, kernel's peak memory | full quality: time, kernel's "
+             "peak memory |", "|---|---|---|"]
+    lines += [f"| {name} | {cell(modes.get('fast'))} | {cell(modes.get('full'))} |"
+              for name, modes in sorted(report.items())]
+    return "\n".join(lines)
+
+
 def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--table", action="store_true", help="print README's table from --out and stop")
     parser.add_argument("--fast", action="store_true", help="set NSTUTILS_FAST=1 (CI's mode)")
     parser.add_argument("--out", type=Path, default=Path("teach/notebook_costs.json"))
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return 0
+    if not args.notebooks:
+        parser.error("name the notebooks to measure (or --table)")
     mode = "fast" if args.fast else "full"
     os.environ["NSTUTILS_FAST"] = "1" if args.fast else ""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

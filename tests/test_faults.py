@@ -118,12 +118,17 @@ def test_unknown_output_format_is_refused(tmp_path):
 
 
 @needs_setpriv
-def test_read_only_output_folder_is_refused_before_the_run(tmp_path):
-    folder = tmp_path / "readonly"
-    result = _nst_with_read_only(folder, "stylize", "astronaut", "coffee", "-o", folder / "x.jpg", *TINY,
-                                 cwd=tmp_path)
-    _one_line_refusal(result, str(folder), "not writable")
-    assert list(folder.iterdir()) == []  # the probe file is gone too
+@pytest.mark.parametrize("folder_name, output, cache_here, words", [
+    ("readonly", "readonly/x.jpg", False, ("not writable",)),                        # the output's folder
+    ("cache", "x.png", True, ("NSTUTILS_CACHE_DIR", "read-only")),                   # an empty cache folder
+])
+def test_a_read_only_folder_is_refused_in_one_line_before_the_run(tmp_path, folder_name, output, cache_here, words):
+    folder = tmp_path / folder_name
+    result = _nst_with_read_only(folder, "stylize", "astronaut", "coffee", "-o", tmp_path / output, *TINY,
+                                 cwd=tmp_path, env=_env(NSTUTILS_CACHE_DIR=folder) if cache_here else None)
+    line = _one_line_refusal(result, str(folder), *words)
+    assert list(folder.iterdir()) == []  # nothing written there, not even the writability probe
+    assert "could not time" not in result.stderr, line  # refused before the speed measurement, too
 
 
 def test_read_only_output_folder_in_the_library(tmp_path, monkeypatch):
@@ -277,15 +282,6 @@ def test_cache_dir_that_is_a_file_is_one_line(tmp_path, where):
     result = _nst("stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY, cwd=tmp_path,
                   env=_env(NSTUTILS_CACHE_DIR=folder))
     _one_line_refusal(result, str(folder), "NSTUTILS_CACHE_DIR")
-
-
-@needs_setpriv
-def test_read_only_empty_cache_is_one_line_before_the_run(tmp_path):
-    folder = tmp_path / "cache"
-    result = _nst_with_read_only(folder, "stylize", "astronaut", "coffee", "-o", tmp_path / "x.png", *TINY,
-                                 cwd=tmp_path, env=_env(NSTUTILS_CACHE_DIR=folder))
-    line = _one_line_refusal(result, str(folder), "NSTUTILS_CACHE_DIR", "read-only")
-    assert "could not time" not in result.stderr, line
 
 
 @needs_setpriv

@@ -45,7 +45,8 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 
 
 class RunReporter:
-    """The run's callback: progress bar, previews, checkpoints, and the Ctrl-C stop."""
+    """The run's callback: progress bar, re-estimates when the pace changes (:class:`~nstutils.cost.PaceWatch`),
+    previews, checkpoints, and the Ctrl-C stop."""
 
     def __init__(self, args, output: Path, settings, run, done_steps: int, interrupted: CtrlC,
                  seconds_per_step: float):

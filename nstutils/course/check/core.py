@@ -10,7 +10,7 @@ under ``tf.GradientTape`` and must return a tensor the gradient flows through.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, NoReturn, Sequence, Tuple
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def same_number(value: float, target: float, rtol: float = 1e-4) -> bool:
     return abs(value - target) <= rtol * max(1.0, abs(target))
 
 
-def name_the_mistake(name: str, label: str, got, known_mistakes, otherwise: str, matches=same_number) -> None:
+def name_the_mistake(name: str, label: str, got, known_mistakes, otherwise: str, matches=same_number) -> NoReturn:
     """Raise a CheckError saying what the first ``(wrong answer, message)`` that ``got`` ``matches`` means,
     or ``otherwise`` when ``got`` matches none of them."""
     message = next((text for wrong, text in known_mistakes if matches(got, wrong)), otherwise)

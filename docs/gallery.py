@@ -2,6 +2,7 @@
 
     make gallery                    # the README's pictures and docs/paper.md (about an hour on a 2-core CPU)
     python docs/gallery.py 03 05    # only some of them; "paper" for docs/paper.md alone
+    python docs/gallery.py fig4 fig7  # only those figures of docs/paper.md (its other sections are kept)
 
 Each picture is made with the same functions the notebook uses, at a moderate size; the
 paper's figures (docs/paper.md) at the notebooks' full quality, 256 px.
@@ -10,8 +11,10 @@ paper's figures (docs/paper.md) at the notebooks' full quality, 256 px.
 from __future__ import annotations
 
 import io
+import re
 import sys
 from pathlib import Path
+from typing import Dict, Iterable, List, Tuple
 
 import matplotlib
 
@@ -30,6 +33,8 @@ from nstutils.recipes import PAPER_STYLE_LAYER_STACKS as STYLE_LAYER_STACKS  # n
 from nstutils.run import stylize  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "images"
+#: One figure's section of docs/paper.md: name, image, the paper's finding, ours, whether it holds.
+Row = Tuple[str, str, str, str, bool]
 WIDTH = 520
 
 
@@ -45,9 +50,10 @@ def save(fig, name: str) -> None:
 
 def main(only: set) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    if not only or "paper" in only:
-        paper_figures()
-    if only == {"paper"}:
+    figures = only & set(PAPER_FIGURES)
+    if not only or "paper" in only or figures:
+        paper_figures(() if "paper" in only else figures)
+    if only and only <= {"paper", *PAPER_FIGURES}:
         return
     photo, painting = load_image("tubingen", 256), load_image("starry_night", 256)
     if not only or "00" in only:
@@ -98,94 +104,144 @@ PAPER_SIZE, PAPER_STEPS = 256, 120
 NOTES_MARKER = "<!-- notes: kept as they are by `make gallery`, which rewrites everything above -->"
 
 
-def paper_figures() -> None:
-    """docs/images/paper_*.jpg and docs/paper.md: each figure next to the paper's finding and ours."""
+def _fig1(size: int, steps: int) -> List[Row]:
     from nstutils.course import paper
 
-    rows = []
-
-    def row(name, figure, found, measured, holds):
-        rows.append((name, figure, found, measured, "holds" if holds else "**does not hold**"))
-
-    size, steps = PAPER_SIZE, PAPER_STEPS
     content = paper.content_reconstructions(max_dim=size, steps=steps)
     style = paper.style_reconstructions(max_dim=size, steps=steps)
     save(show_images({"photo": content["photo"], **content["images"]}, columns=6, size=2.2), "paper_fig1_content")
     save(show_images({"painting": style["painting"], **style["images"]}, columns=6, size=2.2), "paper_fig1_style")
     errors = ", ".join(f"{k} {v:.3f}" for k, v in content["pixel_error"].items())
-    row("Figure 1, content reconstructions", "paper_fig1_content",
-        "Lower layers reproduce the photo almost exactly; higher layers keep the objects and their arrangement but "
-        "not the exact pixels.", f"RMS pixel error from noise, shallow to deep: {errors}.",
-        content["findings"]["shallow_closer_than_deep"])
     losses = ", ".join(f"{k} {v:.3g}" for k, v in style["style_loss"].items())
     layout = min(style["layout_error"].values())
-    row("Figure 1, style reconstructions", "paper_fig1_style",
-        "Matching Gram matrices keeps the painting's colours and textures but not its arrangement; more layers "
-        "give larger-scale structure.", f"final style losses {losses}; the smallest RMS distance to the painting "
-        f"itself is {layout:.2f} (its layout is not reconstructed).", layout > 0.1)
+    return [("Figure 1, content reconstructions", "paper_fig1_content",
+             "Lower layers reproduce the photo almost exactly; higher layers keep the objects and their arrangement "
+             "but not the exact pixels.", f"RMS pixel error from noise, shallow to deep: {errors}.",
+             content["findings"]["shallow_closer_than_deep"]),
+            ("Figure 1, style reconstructions", "paper_fig1_style",
+             "Matching Gram matrices keeps the painting's colours and textures but not its arrangement; more layers "
+             "give larger-scale structure.", f"final style losses {losses}; the smallest RMS distance to the "
+             f"painting itself is {layout:.2f} (its layout is not reconstructed).", layout > 0.1)]
+
+
+def _fig3(size: int, steps: int) -> List[Row]:
+    from nstutils.course import paper
 
     gallery = paper.style_gallery(max_dim=size, steps=steps)
     save(show_images({"photo": gallery["content"], **gallery["images"]}, columns=6, size=2.4), "paper_fig3_gallery")
     spread = ", ".join(f"{k} {v:.2f}" for k, v in gallery["content_distance"].items())
-    row("Figure 3, one photo in several styles", "paper_fig3_gallery",
-        "The same photograph rendered in the styles of several paintings: its layout stays, colours and strokes "
-        "come from each painting.", f"content distance at conv4_2 (0 = the photo's features): {spread}.",
-        max(gallery["content_distance"].values()) < 1.0)
+    return [("Figure 3, one photo in several styles", "paper_fig3_gallery",
+             "The same photograph rendered in the styles of several paintings: its layout stays, colours and strokes "
+             "come from each painting.", f"content distance at conv4_2 (0 = the photo's features): {spread}.",
+             max(gallery["content_distance"].values()) < 1.0)]
+
+
+def _fig4(size: int, steps: int) -> List[Row]:
+    from nstutils.course import paper
 
     grid = paper.ratio_grid(max_dim=size, steps=steps)
     labels = ["+".join(s).replace("conv", "") for s in grid["stacks"]]
     save(show_grid(grid["images"], labels, [f"α/β={r:g}" for r in grid["ratios"]], size=1.9), "paper_fig4_grid")
     last = ", ".join(f"{r:g}: {d:.2f}" for r, d in zip(grid["ratios"], grid["content_distance"][-1]))
-    row("Figure 4, style layers × α/β", "paper_fig4_grid",
-        "More style layers match the style on larger scales; a larger α/β gives more of the photo's content.",
-        f"all-layer row, content distance by α/β: {last} (ratios scaled by {paper.PAPER_RATIO_SCALE:g}, see below).",
-        all(grid["findings"].values()))
+    return [("Figure 4, style layers × α/β", "paper_fig4_grid",
+             "More style layers match the style on larger scales; a larger α/β gives more of the photo's content.",
+             f"started from the reference implementation's start (mean colour, tiny noise); all-layer row, content "
+             f"distance by α/β: {last} (ratios scaled by {paper.PAPER_RATIO_SCALE:g}, see below); isolated white "
+             f"dots over the painting's own, largest cell: {grid['dot_excess'].max():.2f}.",
+             all(grid["findings"].values()))]
+
+
+def _fig5(size: int, steps: int) -> List[Row]:
+    from nstutils.course import paper
 
     layer = paper.content_layer_comparison(max_dim=size, steps=steps)
     save(show_images({"photo": layer["content"], **{f"content at {k}": v for k, v in layer["images"].items()}},
                      size=3), "paper_fig5_content_layer")
     detail = ", ".join(f"{k} {v:.2f}" for k, v in layer["detail"].items())
-    row("Figure 5, content layer", "paper_fig5_content_layer",
-        "Matching content at conv2_2 keeps much of the photo's fine structure; at conv4_2 the objects stay but are "
-        "painted in the style's own strokes.", f"correlation of fine detail with the photo: {detail}.",
-        layer["findings"]["shallow_keeps_more_detail"])
+    return [("Figure 5, content layer", "paper_fig5_content_layer",
+             "Matching content at conv2_2 keeps much of the photo's fine structure; at conv4_2 the objects stay but "
+             "are painted in the style's own strokes.", f"correlation of fine detail with the photo: {detail}.",
+             layer["findings"]["shallow_keeps_more_detail"])]
+
+
+def _fig6(size: int, steps: int) -> List[Row]:
+    from nstutils.course import paper
 
     init = paper.initialization_comparison(max_dim=size, steps=steps)
     save(show_images(init["images"], columns=5, size=2.4), "paper_fig6_init")
     losses = ", ".join(f"{k} {v:.3g}" for k, v in init["losses"].items())
-    row("Figure 6, initialisation", "paper_fig6_init",
-        "Different noise seeds give different images of similar quality; starting from the photo keeps more of it.",
-        f"final losses: {losses}.", all(init["findings"].values()))
+    return [("Figure 6, initialisation", "paper_fig6_init",
+             "Different noise seeds give different images of similar quality; starting from the photo keeps more "
+             "of it.", f"final losses: {losses}.", all(init["findings"].values()))]
+
+
+def _fig7(size: int, steps: int) -> List[Row]:
+    from nstutils.course import paper
 
     real = paper.photorealistic(max_dim=size, steps=steps)
     save(show_images({"content photo": real["content"], "style photo": real["style"], "result": real["image"]},
                      size=3), "paper_fig7_photorealistic")
     means = {k: "(" + ", ".join(f"{x:.2f}" for x in v) + ")" for k, v in real["mean_color"].items()}
-    row("Figure 7, photorealistic transfer", "paper_fig7_photorealistic",
-        "A photo in the style of another photo takes its colours and lighting while keeping its structure.",
-        f"mean RGB: content {means['content']}, style {means['style']}, result {means['result']}.",
-        real["findings"]["colors_move_to_style"])
+    return [("Figure 7, photorealistic transfer", "paper_fig7_photorealistic",
+             "A photo in the style of another photo takes its colours and lighting while keeping its structure; "
+             "the caption says the synthesis started from the content photo.",
+             f"started from the photo; mean RGB: content {means['content']}, style {means['style']}, result "
+             f"{means['result']}; speckle (pixel-scale energy over the photo's) {real['speckle']:.2f}, layout "
+             f"correlation {real['layout']:.2f}, {real['dots']:.0f} isolated white dots per megapixel.",
+             all(real["findings"].values()))]
 
+
+#: docs/paper.md's figures in order: the name ``python docs/gallery.py`` takes, and what makes each.
+PAPER_FIGURES = {"fig1": _fig1, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6, "fig7": _fig7}
+
+
+def _sections(text: str) -> Dict[str, str]:
+    """docs/paper.md's figure sections above the notes, by image name (``paper_fig4_grid``)."""
+    sections = {}
+    for block in text.split(NOTES_MARKER)[0].split("\n## ")[1:]:
+        image = re.search(r"images/(paper_\w+)\.jpg", block)
+        if image:
+            sections[image.group(1)] = "## " + block.rstrip("\n") + "\n"
+    return sections
+
+
+def paper_figures(only: Iterable[str] = ()) -> None:
+    """docs/images/paper_*.jpg and docs/paper.md: each figure next to the paper's finding and ours.
+
+    ``only``: keys of :data:`PAPER_FIGURES` to make again (all when empty); the other figures'
+    sections of docs/paper.md are kept as they are, as are the hand-written notes.
+    """
+    from nstutils.course import paper
+
+    target = OUT.parent / "paper.md"
+    previous = target.read_text(encoding="utf-8") if target.exists() else ""
+    kept = _sections(previous)
+    size, steps = PAPER_SIZE, PAPER_STEPS
     lines = ["# The paper, figure by figure", "",
              "Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*, CVPR 2016, reproduced",
-             f"with `nstutils.course.paper` at {size} px, {steps} L-BFGS steps, from white noise, with the paper's network",
+             f"with `nstutils.course.paper` at {size} px, {steps} L-BFGS steps, with the paper's network",
              "(VGG19 normalised so every filter's mean activation is 1 — over the course's own photos and paintings,",
              "an approximation of the paper's ImageNet statistics — and average pooling), content layer `conv4_2`,",
-             "style layers `conv1_1`…`conv5_1` with $w_l = 1/5$ and no total variation. The notebooks 00, 02–04",
-             "and 07 make the same figures and assert the same findings. Made by `make gallery`.", "",
+             "style layers `conv1_1`…`conv5_1` with $w_l = 1/5$ and no total variation. Each figure starts where",
+             "the paper's did: white noise, the reference implementation's start for Figure 4, the photo for",
+             "Figure 7. The notebooks 00, 02–04 and 07 make the same figures and assert the same findings. Made by",
+             "`make gallery`.", "",
              f"**One difference.** The paper's printed α/β, converted exactly to our normalisation, give the photo back "
              f"at every ratio with this network; its progression appears {1 / paper.PAPER_RATIO_SCALE:g}× lower, so "
              "the figures use the paper's ratios times `PAPER_RATIO_SCALE` and are labelled with the paper's values.",
              ""]
-    for name, figure, found, measured, verdict in rows:
-        lines += [f"## {name}", "", f"![{name}](images/{figure}.jpg)", "", f"**The paper:** {found}", "",
-                  f"**Measured here:** {measured} The finding {verdict}.", ""]
-    target = OUT.parent / "paper.md"
-    previous = target.read_text(encoding="utf-8") if target.exists() else ""
+    for key, make in PAPER_FIGURES.items():
+        if only and key not in only:
+            lines += [section for image, section in kept.items() if image.startswith(f"paper_{key}_")]
+            continue
+        for name, figure, found, measured, holds in make(size, steps):
+            verdict = "holds" if holds else "**does not hold**"
+            lines += [f"## {name}", "", f"![{name}](images/{figure}.jpg)", "", f"**The paper:** {found}", "",
+                      f"**Measured here:** {measured} The finding {verdict}.", ""]
     if NOTES_MARKER in previous:  # hand-written notes (measurements, causes) below the marker are kept
         lines += [previous[previous.index(NOTES_MARKER):]]
     target.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {OUT.parent / 'paper.md'}", flush=True)
+    print(f"wrote {target}", flush=True)
 
 
 if __name__ == "__main__":

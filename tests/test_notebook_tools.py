@@ -8,6 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+import nbformat
+import pytest
+
 from course_tools import load_tool
 
 tool = load_tool("notebooks")
@@ -103,3 +106,20 @@ def test_readme_shows_the_measured_notebook_costs():
         "README's class-server table is stale: paste `python tools/measure_notebooks.py --table`"
     one = tool.table({"05_full_transfer": {"full": {"seconds": 905.4, "peak_gib": 2.345}}})
     assert one.splitlines()[-1] == "| 05_full_transfer | not measured | 15 min 05 s, 2.35 GiB |"
+
+
+def test_every_overview_states_the_measured_run_time():
+    tool = load_tool("measure_notebooks")
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "teach" / "notebook_costs.json").read_text())
+    for name, modes in report.items():
+        if "full" not in modes:
+            continue
+        overview = next(c for c in nbformat.read(root / "notebooks" / f"{name}.ipynb", as_version=4).cells
+                        if "**Run time**" in c.source).source
+        assert tool.with_run_time(overview, tool.run_time(modes)) == overview, \
+            f"{name}'s Overview run time is stale: run `python tools/measure_notebooks.py --overviews`"
+    cell = "Learn this.\n\n**Run time** old words\nover two lines.\n\nNext paragraph."
+    assert tool.with_run_time(cell, "**Run time** new.") == "Learn this.\n\n**Run time** new.\n\nNext paragraph."
+    with pytest.raises(ValueError, match="both modes"):
+        tool.run_time({"fast": {"seconds": 1}})

@@ -2,11 +2,13 @@
 
     python tools/measure_notebooks.py [--fast] [--out teach/notebook_costs.json] notebooks/0*.ipynb
     python tools/measure_notebooks.py --table      # README's table, from the JSON
+    python tools/measure_notebooks.py --overviews  # each notebook's "Run time" line, from the JSON
 
 Each notebook runs in its own Jupyter kernel (nbclient), as a learner's would; the kernel's
 peak resident memory is sampled every 0.2 s with psutil (children included), and the CPU
 family, core count and 1-minute load are recorded with every timing, because a busy or
-different machine gives other times. README's "Teach with it" table is written from the JSON.
+different machine gives other times. README's "Teach with it" table and the "Run time" paragraph
+of each notebook's Overview are written from the JSON.
 """
 
 from __future__ import annotations
@@ -61,8 +63,12 @@ class PeakMemory:
         return self.peak
 
 
-def measure(path: Path, timeout: int) -> Dict[str, float]:
-    """Run ``path`` top to bottom in a fresh kernel; its seconds and peak memory (GiB)."""
+def measure(path: Path, timeout: int, keep: Path | None = None) -> Dict[str, float]:
+    """Run ``path`` top to bottom in a fresh kernel; its seconds and peak memory (GiB).
+
+    With ``keep``, the executed notebook (its figures included) is written into that folder,
+    so the pictures a full-quality run made can be looked at, not only timed.
+    """
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
@@ -74,6 +80,9 @@ def measure(path: Path, timeout: int) -> Dict[str, float]:
                 client.execute_cell(cell, index)
         finally:
             peak = sampler.stop()
+            if keep is not None:
+                keep.mkdir(parents=True, exist_ok=True)
+                nbformat.write(notebook, str(keep / path.name))
     return {"seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak / 2 ** 30, 2)}
 
 
@@ -92,16 +101,60 @@ def table(report: Dict[str, Dict[str, Dict]]) -> str:
     return "\n".join(lines)
 
 
+def run_time(modes: Dict[str, Dict]) -> str:
+    """The "Run time" paragraph of a notebook's Overview, from its entry in the JSON."""
+    full, fast = modes.get("full"), modes.get("fast")
+    if not (full and fast):
+        raise ValueError("measure the notebook in both modes first (with and without --fast)")
+    return (f"**Run time** on a 2-core CPU (no GPU): {_duration(full['seconds'])} at full quality, "
+            f"{_duration(fast['seconds'])} with `NSTUTILS_FAST=1` (measured on an {full['cpu']}, {full['date']}, one "
+            "notebook at a time; README's *Teach with it* has every notebook's time and memory).")
+
+
+def with_run_time(text: str, paragraph: str) -> str:
+    """``text`` (a markdown cell) with its paragraph that starts "**Run time**" replaced by ``paragraph``."""
+    start = text.find("**Run time**")
+    if start < 0:
+        raise ValueError("no paragraph starting with **Run time** in this cell")
+    end = text.find("\n\n", start)
+    return text[:start] + paragraph + (text[end:] if end >= 0 else "")
+
+
+def write_overviews(report: Dict[str, Dict[str, Dict]], folder: Path) -> List[str]:
+    """Rewrite the "Run time" paragraph of every notebook in ``folder`` measured in both modes;
+    the names changed."""
+    changed = []
+    for name, modes in sorted(report.items()):
+        if not ("full" in modes and "fast" in modes):
+            continue
+        path = folder / f"{name}.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        cell = next(c for c in notebook.cells if c.cell_type == "markdown" and "**Run time**" in c.source)
+        updated = with_run_time(cell.source, run_time(modes))
+        if updated != cell.source:
+            cell.source = updated
+            nbformat.write(notebook, str(path))
+            changed.append(name)
+    return changed
+
+
 def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--table", action="store_true", help="print README's table from --out and stop")
+    parser.add_argument("--overviews", action="store_true",
+                        help="rewrite each notebook's Overview run time from --out and stop")
     parser.add_argument("--fast", action="store_true", help="set NSTUTILS_FAST=1 (CI's mode)")
     parser.add_argument("--out", type=Path, default=Path("teach/notebook_costs.json"))
+    parser.add_argument("--keep", type=Path, help="also write each executed notebook (with its figures) here")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     args = parser.parse_args(argv)
     if args.table:
         print(table(json.loads(args.out.read_text())))
+        return 0
+    if args.overviews:
+        folder = Path(__file__).resolve().parents[1] / "notebooks"
+        print("rewrote:", ", ".join(write_overviews(json.loads(args.out.read_text()), folder)) or "nothing")
         return 0
     if not args.notebooks:
         parser.error("name the notebooks to measure (or --table)")
@@ -111,7 +164,7 @@ def main(argv: List[str] | None = None) -> int:
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     for path in args.notebooks:
         load = os.getloadavg()[0]
-        result = measure(path, args.timeout)
+        result = measure(path, args.timeout, args.keep)
         result.update(load_before=round(load, 2), cpu=cpu_family(), cores=os.cpu_count(),
                       date=time.strftime("%Y-%m-%d"))
         report.setdefault(path.stem, {})[mode] = result

@@ -89,6 +89,11 @@ def seconds_per_evaluation(pixels: float, measured: Optional[Tuple[float, float]
     return per_eval
 
 
+def _step_seconds(pixels: float, optimizer: str, measured: Optional[Tuple[float, float]]) -> float:
+    """Seconds of one ``optimizer`` step on ``pixels`` pixels: its evaluations at the fitted (or measured) pace."""
+    return seconds_per_evaluation(pixels, measured) * EVALUATIONS_PER_STEP.get(optimizer, 1.0)
+
+
 def estimate_cost(max_dim: int, steps: int, optimizer: str = "lbfgs", aspect: float = 0.75,
                   measured: Optional[Tuple[float, float]] = None) -> CostEstimate:
     """Estimated wall time and peak memory of ``stylize`` at long side ``max_dim``.
@@ -97,9 +102,8 @@ def estimate_cost(max_dim: int, steps: int, optimizer: str = "lbfgs", aspect: fl
     """
     fit = _fit()
     pixels = max_dim * max(1.0, round(max_dim * aspect))
-    evaluations = steps * EVALUATIONS_PER_STEP.get(optimizer, 1.0)
     run_bytes = RUN_BYTES_PER_PIXEL.get(optimizer, RUN_BYTES_PER_PIXEL["lbfgs"]) * pixels
-    return CostEstimate(seconds=SETUP_SECONDS + seconds_per_evaluation(pixels, measured) * evaluations,
+    return CostEstimate(seconds=SETUP_SECONDS + _step_seconds(pixels, optimizer, measured) * steps,
                         peak_bytes=max(fit["c"] + fit["d"] * pixels + run_bytes, 0.5e9))
 
 
@@ -153,8 +157,7 @@ def estimate_run(run, shape: Tuple[int, ...], compute_dtype: str = "float32") ->
 
 def seconds_per_step(run, shape: Tuple[int, ...], compute_dtype: str = "float32") -> float:
     """The seconds one step of ``run`` on an image ``[1, H, W, 3]`` is expected to take (before any step)."""
-    pixels = shape[1] * shape[2]
-    return seconds_per_evaluation(pixels, measured_speed(compute_dtype)) * EVALUATIONS_PER_STEP.get(run.optimizer, 1.0)
+    return _step_seconds(shape[1] * shape[2], run.optimizer, measured_speed(compute_dtype))
 
 
 def describe_run(run, shape: Tuple[int, ...], compute_dtype: str = "float32") -> str:

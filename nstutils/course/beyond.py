@@ -28,7 +28,9 @@ def blend_styles(content, styles: Sequence[Any], mix: Sequence[float], **options
     """Stylize with the weighted average of several paintings' Gram matrices.
 
     ``mix`` gives one non-negative weight per style (normalised to sum to 1), so
-    ``mix=(1, 0)`` is exactly the first style alone. Other options are as for ``stylize``.
+    ``mix=(1, 0)`` gives exactly the first style's Gram targets: the objective of the plain
+    transfer (its picture matches ``stylize``'s up to the rounding noted there). Other options
+    are as for ``stylize``.
     """
     if len(styles) != len(mix) or not styles:
         raise SettingsError(f"give one mix weight per style: {len(styles)} styles, {len(mix)} weights")

@@ -184,8 +184,8 @@ def _fig7(size: int, steps: int) -> List[Row]:
     means = {k: "(" + ", ".join(f"{x:.2f}" for x in v) + ")" for k, v in real["mean_color"].items()}
     return [("Figure 7, photorealistic transfer", "paper_fig7_photorealistic",
              "A photo in the style of another photo takes its colours and lighting while keeping its structure; "
-             "the caption says the synthesis started from the content photo.",
-             f"started from the photo; mean RGB: content {means['content']}, style {means['style']}, result "
+             "the caption says the synthesis started from the content photo (α/β 1e-2).",
+             f"started from the photo at α/β {real['ratio']:g} (scaled like every ratio); mean RGB: content {means['content']}, style {means['style']}, result "
              f"{means['result']}; speckle (pixel-scale energy over the photo's) {real['speckle']:.2f}, layout "
              f"correlation {real['layout']:.2f}, {real['dots']:.0f} isolated white dots per megapixel.",
              all(real["findings"].values()))]

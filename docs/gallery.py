@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from nstutils.color import preserve_color  # noqa: E402
+from nstutils.course import paper  # noqa: E402
 from nstutils.course.beyond import blend_styles  # noqa: E402
 from nstutils.course.experiments import compare_optimizers, layer_ratio_grid  # noqa: E402
 from nstutils.course.explore import reconstruct_content, reconstruct_style, visualize_channel  # noqa: E402
@@ -105,8 +106,6 @@ NOTES_MARKER = "<!-- notes: kept as they are by `make gallery`, which rewrites e
 
 
 def _fig1(size: int, steps: int) -> List[Row]:
-    from nstutils.course import paper
-
     content = paper.content_reconstructions(max_dim=size, steps=steps)
     style = paper.style_reconstructions(max_dim=size, steps=steps)
     save(show_images({"photo": content["photo"], **content["images"]}, columns=6, size=2.2), "paper_fig1_content")
@@ -125,8 +124,6 @@ def _fig1(size: int, steps: int) -> List[Row]:
 
 
 def _fig3(size: int, steps: int) -> List[Row]:
-    from nstutils.course import paper
-
     gallery = paper.style_gallery(max_dim=size, steps=steps)
     save(show_images({"photo": gallery["content"], **gallery["images"]}, columns=6, size=2.4), "paper_fig3_gallery")
     spread = ", ".join(f"{k} {v:.2f}" for k, v in gallery["content_distance"].items())
@@ -137,8 +134,6 @@ def _fig3(size: int, steps: int) -> List[Row]:
 
 
 def _fig4(size: int, steps: int) -> List[Row]:
-    from nstutils.course import paper
-
     grid = paper.ratio_grid(max_dim=size, steps=steps)
     labels = ["+".join(s).replace("conv", "") for s in grid["stacks"]]
     save(show_grid(grid["images"], labels, [f"α/β={r:g}" for r in grid["ratios"]], size=1.9), "paper_fig4_grid")
@@ -152,8 +147,6 @@ def _fig4(size: int, steps: int) -> List[Row]:
 
 
 def _fig5(size: int, steps: int) -> List[Row]:
-    from nstutils.course import paper
-
     layer = paper.content_layer_comparison(max_dim=size, steps=steps)
     save(show_images({"photo": layer["content"], **{f"content at {k}": v for k, v in layer["images"].items()}},
                      size=3), "paper_fig5_content_layer")
@@ -165,8 +158,6 @@ def _fig5(size: int, steps: int) -> List[Row]:
 
 
 def _fig6(size: int, steps: int) -> List[Row]:
-    from nstutils.course import paper
-
     init = paper.initialization_comparison(max_dim=size, steps=steps)
     save(show_images(init["images"], columns=5, size=2.4), "paper_fig6_init")
     losses = ", ".join(f"{k} {v:.3g}" for k, v in init["losses"].items())
@@ -176,8 +167,6 @@ def _fig6(size: int, steps: int) -> List[Row]:
 
 
 def _fig7(size: int, steps: int) -> List[Row]:
-    from nstutils.course import paper
-
     real = paper.photorealistic(max_dim=size, steps=steps)
     save(show_images({"content photo": real["content"], "style photo": real["style"], "result": real["image"]},
                      size=3), "paper_fig7_photorealistic")
@@ -211,8 +200,6 @@ def paper_figures(only: Iterable[str] = ()) -> None:
     ``only``: keys of :data:`PAPER_FIGURES` to make again (all when empty); the other figures'
     sections of docs/paper.md are kept as they are, as are the hand-written notes.
     """
-    from nstutils.course import paper
-
     target = OUT.parent / "paper.md"
     previous = target.read_text(encoding="utf-8") if target.exists() else ""
     kept = _sections(previous)

@@ -101,11 +101,16 @@ def table(report: Dict[str, Dict[str, Dict]]) -> str:
     return "\n".join(lines)
 
 
+def measured_in_both_modes(modes: Dict[str, Dict]) -> bool:
+    """Whether a notebook's entry in the JSON has a fast and a full-quality measurement."""
+    return bool(modes.get("full") and modes.get("fast"))
+
+
 def run_time(modes: Dict[str, Dict]) -> str:
     """The "Run time" paragraph of a notebook's Overview, from its entry in the JSON."""
-    full, fast = modes.get("full"), modes.get("fast")
-    if not (full and fast):
+    if not measured_in_both_modes(modes):
         raise ValueError("measure the notebook in both modes first (with and without --fast)")
+    full, fast = modes["full"], modes["fast"]
     return (f"**Run time** on a 2-core CPU (no GPU): {_duration(full['seconds'])} at full quality, "
             f"{_duration(fast['seconds'])} with `NSTUTILS_FAST=1` (measured on an {full['cpu']}, {full['date']}, one "
             "notebook at a time; README's *Teach with it* has every notebook's time and memory).")
@@ -125,7 +130,7 @@ def write_overviews(report: Dict[str, Dict[str, Dict]], folder: Path) -> List[st
     the names changed."""
     changed = []
     for name, modes in sorted(report.items()):
-        if not ("full" in modes and "fast" in modes):
+        if not measured_in_both_modes(modes):
             continue
         path = folder / f"{name}.ipynb"
         notebook = nbformat.read(path, as_version=4)

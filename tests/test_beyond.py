@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nstutils.course.beyond import blend_styles, coarse_to_fine, dots_per_megapixel, speckle_ratio, white_dots
+from nstutils.course.beyond import (STYLE_DETAIL_LIMIT, blend_styles, bright_dots, coarse_to_fine, dot_excess,
+                                    dots_per_megapixel, speckle_ratio, white_dots)
 from nstutils.errors import SettingsError
 from nstutils.course.experiments import compare_optimizers, layer_ratio_grid, weights_for_ratio
 from nstutils.objective import StyleObjective
@@ -47,6 +48,16 @@ def test_coarse_to_fine_beats_a_cold_start_with_the_same_budget(tiny_content, ti
     assert objective(staged.image[None])["total"] < objective(cold.image[None])["total"]
     with pytest.raises(SettingsError):
         coarse_to_fine(tiny_content, tiny_style, sizes=(64, 32))
+
+
+def test_coarse_to_fine_never_matches_the_painting_above_its_detail_limit(tiny_content):
+    painting = np.random.default_rng(3).uniform(0, 1, (60, 80, 3)).astype(np.float32)   # native long side 80
+    staged = coarse_to_fine(tiny_content, painting, sizes=(32, 64), steps=(2, 2), optimizer="adam", **FAST)
+    limit = int(STYLE_DETAIL_LIMIT * 80)
+    assert {h["size"]: h["style_size"] for h in staged.history} == {32: 32, 64: limit}
+    doubled = coarse_to_fine(tiny_content, painting, sizes=(16, 32), steps=(1, 1), style_scale=2, optimizer="adam",
+                             **FAST)
+    assert {h["size"]: h["style_size"] for h in doubled.history} == {16: 32, 32: limit}
 
 
 def test_style_scale_changes_the_style_targets(tiny_content, tiny_style):
@@ -99,6 +110,42 @@ def test_white_dots_finds_isolated_specks_and_not_bright_areas():
     cloud = photo.copy()
     cloud[20:40, 20:50] = 0.97   # a white area is not a dot, not even at its corners
     assert len(white_dots(cloud)) == 0
+
+
+def test_bright_dots_finds_round_spots_of_any_colour_and_not_strokes():
+    photo = _smooth_photo() * 0.4                    # a dark, smooth picture
+    assert len(bright_dots(photo)) == 0 and dots_per_megapixel(photo, "bright") == 0
+    dotted = photo.copy()
+    spots = [(20, 20), (30, 70), (60, 40), (75, 100)]
+    colours = [(0.5, 0.8, 1.0), (1.0, 0.6, 0.1), (1.0, 1.0, 1.0), (0.6, 1.0, 0.6)]   # light blue, orange, ...
+    for (row, column), colour in zip(spots, colours):
+        dotted[row - 1:row + 2, column - 1:column + 2] = colour          # 3×3 px
+    assert sorted(map(tuple, bright_dots(dotted))) == spots
+    assert len(white_dots(dotted)) == 0                 # the white-dot measure misses all of them: 3 px wide
+    assert dots_per_megapixel(dotted, "bright") == pytest.approx(4e6 / (96 * 128))
+    stroked = photo.copy()
+    stroked[50, 10:60] = 1.0                            # a light stroke is not a dot, nor is its end
+    stroked[10:20, 90:100] = 1.0                        # nor a light area
+    assert len(bright_dots(stroked)) == 0
+    faint = photo.copy()
+    faint[40, 40] = photo[40, 40] + 0.5                 # one pixel, not very bright: diluted below the contrast
+    assert len(bright_dots(faint)) == 0
+    with pytest.raises(SettingsError, match="dot kind"):
+        dots_per_megapixel(photo, "grey")
+
+
+def test_dot_excess_compares_with_the_painting_at_the_size_it_was_matched():
+    def dotted(height, width):   # 3×3 px light dots every 16 px on a dark ground: the same density at any size
+        image = np.full((height, width, 3), 0.2, np.float32)
+        for row in range(8, height, 16):
+            for column in range(8, width, 16):
+                image[row - 1:row + 2, column - 1:column + 2] = 0.9
+        return image
+
+    painting, result = dotted(96, 128), dotted(192, 256)
+    assert dot_excess(result, painting, kind="bright", reference_size=128) == pytest.approx(1.0)
+    # shown at the result's size, the painting has a quarter as many dots per pixel (each is 6 px across)
+    assert dot_excess(result, painting, kind="bright") == pytest.approx(4.0)
 
 
 def test_a_dotted_figure_fails_the_paper_assertion():

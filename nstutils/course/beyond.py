@@ -14,6 +14,7 @@ import numpy as np
 from nstutils.errors import SettingsError
 from nstutils.images import load_image
 from nstutils.run import StylizeResult, prepare, run_optimizer, style_size, stylize
+from nstutils.settings import field_spec, make_settings
 
 from .measures import box_blur
 
@@ -22,6 +23,13 @@ from .measures import box_blur
 DOT_FLOOR = 2
 #: RGB → luminance (ITU-R 601, as in YIQ's Y).
 _LUMA = np.array([0.299, 0.587, 0.114])
+#: :func:`coarse_to_fine` matches the painting at no more than this fraction of its own long side. At its full
+#: scan size a painting's finest detail is 1-2 px specks of paint, scan and JPEG; a large final stage matched
+#: there turns the coarse stage's light flecks into 2-3 px dots (07_beyond, measured in docs/paper.md's notes).
+STYLE_DETAIL_LIMIT = 0.5
+#: Gaussian blur (σ, in pixels of the coarser stage) of a stage's result before it is upsampled to start the
+#: next: its pixel-scale flecks would become blobs of several pixels, which the next stage keeps as dots.
+UPSAMPLE_BLUR = 0.5
 
 
 def blend_styles(content, styles: Sequence[Any], mix: Sequence[float], **options: Any) -> StylizeResult:
@@ -49,23 +57,37 @@ def blend_styles(content, styles: Sequence[Any], mix: Sequence[float], **options
 
 def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps: Sequence[int] | int = 100,
                    **options: Any) -> StylizeResult:
-    """Solve at the smallest size, upsample, refine at the next, …; returns the last result.
+    """Solve at the smallest size, upsample, refine at the next, …; returns the last result (``07_beyond``).
 
-    The returned history concatenates every stage (each entry gains a ``size`` key) and
-    its ``seconds`` run on across stages. Large images then need far fewer full-size steps.
+    Each result is blurred slightly (:data:`UPSAMPLE_BLUR`) before it is upsampled to start the next
+    stage, and the painting is matched at no more than :data:`STYLE_DETAIL_LIMIT` of its own long side
+    (``style_scale`` is lowered for the stages that would exceed it): both keep the coarse stage's pixel
+    flecks from growing into dots. The returned history concatenates every stage (each entry gains
+    ``size`` and ``style_size`` keys) and its ``seconds`` run on across stages. Large images then need
+    far fewer full-size steps.
     """
+    from scipy.ndimage import gaussian_filter
+
     sizes = [int(s) for s in sizes]
     if not sizes or sizes != sorted(sizes):
         raise SettingsError(f"sizes must be increasing, got {sizes}")
     stage_steps: List[int] = [int(steps)] * len(sizes) if np.isscalar(steps) else [int(s) for s in steps]
     if len(stage_steps) != len(sizes):
         raise SettingsError(f"give one step count per size: {len(sizes)} sizes, {len(stage_steps)} step counts")
+    painting = load_image(style)
+    style_limit = max(16, int(STYLE_DETAIL_LIMIT * max(painting.shape[1:3])))
+    scale = float(options.pop("style_scale", 1.0))
     history, image, elapsed, result = [], None, 0.0, None
     for size, count in zip(sizes, stage_steps):
-        stage_options = dict(options) if image is None else {**options, "init": image}  # default start first
-        result = stylize(content, style, max_dim=size, steps=count, **stage_options)
+        stage_scale = max(min(scale, style_limit / size), field_spec("style_scale").minimum)
+        stage_options = {**options, "style_scale": stage_scale}
+        if image is not None:
+            array = np.asarray(image, np.float32)
+            stage_options["init"] = gaussian_filter(array, [0] * (array.ndim - 3) + [UPSAMPLE_BLUR] * 2 + [0])
+        result = stylize(content, painting, max_dim=size, steps=count, **stage_options)
+        matched_at = style_size(make_settings(max_dim=size, style_scale=stage_scale).run)
         for entry in result.history:
-            history.append({**entry, "seconds": entry["seconds"] + elapsed, "size": size})
+            history.append({**entry, "seconds": entry["seconds"] + elapsed, "size": size, "style_size": matched_at})
         elapsed += result.seconds
         image = result.image
         if result.stopped_early:
@@ -100,26 +122,66 @@ def white_dots(image, *, white: float = 0.85, contrast: float = 0.3) -> np.ndarr
     return np.argwhere(mask)
 
 
-def dots_per_megapixel(image, **options: Any) -> float:
-    """:func:`white_dots` per million pixels, so that sizes compare (a clean result: below 1)."""
+_DIRECTIONS = [(0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1)]
+
+
+def bright_dots(image, *, contrast: float = 0.15, distance: int = 3) -> np.ndarray:
+    """``[N, 2]`` (row, column) positions of bright dots of any colour, 1-3 px across (``07_beyond``).
+
+    The luminance is averaged over 3×3 windows; a dot is a local maximum of that average that
+    exceeds it ``distance`` pixels away in each of the eight directions by at least ``contrast`` (a flat
+    top of several such pixels is one dot, at its centre):
+    a spot lighter than its surround all round. A stroke is not a dot (it stays light along its
+    length), and a single-pixel speck counts only if it is very bright (the average dilutes it 9×).
+    """
+    from scipy import ndimage
+
+    smooth = box_blur(_luminance(image), 1)
+    padded = np.pad(smooth, distance, mode="edge")
+    height, width = smooth.shape
+    lowest_drop = np.full(smooth.shape, np.inf)
+    for dy, dx in _DIRECTIONS:
+        around = padded[distance + dy * distance:distance + dy * distance + height,
+                        distance + dx * distance:distance + dx * distance + width]
+        lowest_drop = np.minimum(lowest_drop, smooth - around)
+    window = np.lib.stride_tricks.sliding_window_view(np.pad(smooth, 1, mode="edge"), (3, 3))
+    peaks = (smooth >= window.max(axis=(-2, -1))) & (lowest_drop >= contrast)
+    labels, count = ndimage.label(peaks, structure=np.ones((3, 3)))   # a flat top is one dot, not several
+    centres = ndimage.center_of_mass(peaks, labels, range(1, count + 1))
+    return np.rint(np.array(centres, dtype=np.float64).reshape(-1, 2)).astype(np.int64)
+
+
+#: The dot measures :func:`dots_per_megapixel` and :func:`dot_excess` can count.
+DOT_KINDS = {"white": white_dots, "bright": bright_dots}
+
+
+def dots_per_megapixel(image, kind: str = "white", **options: Any) -> float:
+    """Dots per million pixels, so that sizes compare: ``kind="white"`` counts :func:`white_dots`,
+    ``"bright"`` :func:`bright_dots` (options go to that function)."""
+    if kind not in DOT_KINDS:
+        raise SettingsError(f"dot kind must be one of {', '.join(DOT_KINDS)}, got {kind!r}")
     array = np.asarray(image)
     height, width = array.shape[-3:-1]
-    return float(len(white_dots(array, **options)) * 1e6 / (height * width))
+    return float(len(DOT_KINDS[kind](array, **options)) * 1e6 / (height * width))
 
 
-def dot_excess(image, reference, floor: float = DOT_FLOOR) -> float:
-    """:func:`dots_per_megapixel` of ``image`` over that of ``reference`` (the painting) at the same long side
-    (``07_beyond``, ``04_style_layers``), the latter counted as at least ``floor`` dots on ``image``'s area.
+def dot_excess(image, reference, floor: float = DOT_FLOOR, *, kind: str = "white",
+               reference_size: int | None = None) -> float:
+    """:func:`dots_per_megapixel` of ``image`` over that of ``reference`` (the painting) shown at
+    ``reference_size`` (default: ``image``'s long side), the latter counted as at least ``floor`` dots on
+    ``image``'s area (``07_beyond``, ``04_style_layers``). Pass the size the painting was matched at
+    (a coarse-to-fine history's ``style_size``) when it differs from the image's.
 
-    A painting has its own light specks, and more the larger it is shown (The Starry Night: 317 per
-    megapixel at 256 px, 1,178 at 512, 9,904 at its native 1,024), and matching its Gram matrices copies
-    them. About 1 or below: no more dots than the painting has; a white-noise start that survived leaves
-    3-4× (the paper's Figure 4, 256 px, 100 steps: 1,160 against 317).
+    A painting has its own light specks, and more the larger it is shown (The Starry Night: 317 white
+    dots per megapixel at 256 px, 1,178 at 512, 9,904 at its native 1,024), and matching its Gram matrices
+    copies them. About 1 or below: no more dots than the painting has; a white-noise start that survived
+    leaves 3-4× (the paper's Figure 4, 256 px, 100 steps: 1,160 against 317).
     """
     array = np.asarray(image)
     height, width = array.shape[-3:-1]
-    painting = load_image(reference, max_dim=max(height, width))
-    return dots_per_megapixel(array) / max(dots_per_megapixel(painting), floor * 1e6 / (height * width))
+    painting = load_image(reference, max_dim=reference_size or max(height, width))
+    own = dots_per_megapixel(painting, kind)
+    return dots_per_megapixel(array, kind) / max(own, floor * 1e6 / (height * width))
 
 
 def speckle_ratio(image, photo, radius: int = 1) -> float:

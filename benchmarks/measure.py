@@ -198,7 +198,7 @@ def overhead(optimising: float, evaluating: float, run_seconds: float) -> dict:
 
 
 def measure_c2f(sizes, steps) -> dict:
-    from nstutils.beyond import coarse_to_fine
+    from nstutils.course.beyond import coarse_to_fine
 
     start = time.perf_counter()
     result = coarse_to_fine("tubingen", "starry_night", sizes=sizes, steps=steps)

@@ -236,3 +236,10 @@ def test_the_flop_line_says_whether_the_peak_was_measured(tmp_path):
     report["machine"] = {**report["machine"], "family": -1}  # another CPU's measurement is not used
     (tmp_path / "peak.json").write_text(json.dumps(report))
     assert measured_peak(tmp_path) == {}
+
+
+def test_coarse_to_fine_measurement_runs_on_tiny_sizes():
+    from benchmarks.measure import measure_c2f
+
+    report = measure_c2f((32, 48), (1, 1))
+    assert report["shape"][:2] == [36, 48] and report["seconds"] > 0 and np.isfinite(report["final_loss"])

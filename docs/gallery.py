@@ -127,10 +127,14 @@ def _fig3(size: int, steps: int) -> List[Row]:
     gallery = paper.style_gallery(max_dim=size, steps=steps)
     save(show_images({"photo": gallery["content"], **gallery["images"]}, columns=6, size=2.4), "paper_fig3_gallery")
     spread = ", ".join(f"{k} {v:.2f}" for k, v in gallery["content_distance"].items())
+    speckle = ", ".join(f"{k} {v:.2f}" for k, v in gallery["speckle_excess"].items())
     return [("Figure 3, one photo in several styles", "paper_fig3_gallery",
              "The same photograph rendered in the styles of several paintings: its layout stays, colours and strokes "
-             "come from each painting.", f"content distance at conv4_2 (0 = the photo's features): {spread}.",
-             max(gallery["content_distance"].values()) < 1.0)]
+             "come from each painting.",
+             f"started from the reference implementation's start; content distance at conv4_2 (0 = the photo's "
+             f"features): {spread}; pixel-scale energy over the crisper of photo and painting (white noise left "
+             f"5-6): {speckle}.",
+             max(gallery["content_distance"].values()) < 1.0 and gallery["findings"]["no_speckle"])]
 
 
 def _fig4(size: int, steps: int) -> List[Row]:
@@ -210,8 +214,9 @@ def paper_figures(only: Iterable[str] = ()) -> None:
              "(VGG19 normalised so every filter's mean activation is 1 — over the course's own photos and paintings,",
              "an approximation of the paper's ImageNet statistics — and average pooling), content layer `conv4_2`,",
              "style layers `conv1_1`…`conv5_1` with $w_l = 1/5$ and no total variation. Each figure starts where",
-             "the paper's did: white noise, the reference implementation's start for Figure 4, the photo for",
-             "Figure 7. The notebooks 00, 02–04 and 07 make the same figures and assert the same findings. Made by",
+             "the paper's did: white noise for Figures 1 and 6, the reference implementation's near-grey start for",
+             "Figures 3 and 4 (uniform noise survives there as speckle, see the notes), the photo for Figure 7. The",
+             "notebooks 00, 02–04 and 07 make the same figures and assert the same findings. Made by",
              "`make gallery`.", "",
              f"**One difference.** The paper's printed α/β, converted exactly to our normalisation, give the photo back "
              f"at every ratio with this network; its progression appears {1 / paper.PAPER_RATIO_SCALE:g}× lower, so "

@@ -193,3 +193,19 @@ def test_dot_excess_is_relative_to_the_painting_at_the_same_size():
     one[40, 40] = 1.0
     assert dot_excess(one, photo) == pytest.approx(1 / DOT_FLOOR)             # one chance dot passes 1.5
     assert dot_excess(photo, dotted) == 0.0
+
+
+def test_speckle_excess_is_relative_to_the_crisper_source():
+    from nstutils.course.beyond import speckle_excess
+
+    photo = _smooth_photo()
+    noise = np.random.default_rng(0).uniform(-0.15, 0.15, photo.shape)
+    speckled = np.clip(photo + noise, 0, 1).astype(np.float32)
+    assert speckle_excess(photo, photo, photo) == pytest.approx(1.0)
+    assert speckle_excess(speckled, photo, photo) > 2.0               # speckle neither source has
+    # a painting as grainy as the result excuses it, at whatever size the painting comes in
+    assert speckle_excess(speckled, photo, speckled) == pytest.approx(1.0)
+    assert speckle_excess(photo[np.newaxis], photo, speckled) < 0.5
+    # a painting 4× larger is shrunk to the result's long side first, and its grain still counts
+    big = np.kron(speckled, np.ones((4, 4, 1))).astype(np.float32)
+    assert speckle_excess(speckled, photo, big) < 0.6 * speckle_excess(speckled, photo, photo)

@@ -79,6 +79,11 @@ def test_style_gallery():
     assert all(_is_image(result["images"][s], result["content"].shape) for s in result["styles"])
     assert set(result["losses"]["shipwreck"]) == {"total", "content", "style"}
     assert all(result["content_distance"][s] > 0 for s in result["styles"])
+    assert set(result["speckle_excess"]) == {"shipwreck", "the_scream"}
+    # from the near-grey reference start nothing is speckled; uniform white noise, 3 steps on, still is
+    assert result["findings"]["no_speckle"] and max(result["speckle_excess"].values()) < 1.0
+    noisy = paper.style_gallery("tubingen", styles=("shipwreck",), init="noise", **TINY)
+    assert noisy["speckle_excess"]["shipwreck"] > paper.MAX_SPECKLE_EXCESS and not noisy["findings"]["no_speckle"]
     assert set(paper.GALLERY_RATIOS) >= {"shipwreck", "starry_night", "the_scream"}
     with pytest.raises(SettingsError, match="no α/β"):
         paper.style_gallery("tubingen", styles=("astronaut",), **TINY)

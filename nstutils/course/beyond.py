@@ -194,5 +194,27 @@ def speckle_ratio(image, photo, radius: int = 1) -> float:
     a, b = _luminance(image), _luminance(photo)
     if a.shape != b.shape:
         raise SettingsError(f"images differ in shape: {a.shape} vs {b.shape}")
-    energy = [float(np.mean((x - box_blur(x, radius)) ** 2)) for x in (a, b)]
+    energy = [_pixel_energy(x, radius) for x in (a, b)]
     return energy[0] / energy[1] if energy[1] > 0 else float("inf")
+
+
+def speckle_excess(image, photo, painting, radius: int = 1) -> float:
+    """Pixel-scale energy of ``image`` (as in :func:`speckle_ratio`) over the larger of the photo's
+    and the painting's, the painting shown at ``image``'s long side (``00_welcome``, the gallery).
+
+    A styled photo may be as crisp as either of its sources, and no crisper: about 1 or below is
+    fine; a white-noise start that was never smoothed away leaves 5-6 (the gallery at 256 px, 200
+    steps, Tübingen in the styles of *The Shipwreck* and *The Scream*: 5.1 and 5.7 from uniform noise,
+    1.0 and 1.2 from :func:`~nstutils.course.paper_setup.reference_start`).
+    """
+    array = np.asarray(image)
+    height, width = array.shape[-3:-1]
+    shown = load_image(painting, max_dim=max(height, width))
+    sources = max(_pixel_energy(_luminance(photo), radius), _pixel_energy(_luminance(shown), radius))
+    energy = _pixel_energy(_luminance(array), radius)
+    return energy / sources if sources > 0 else float("inf")
+
+
+def _pixel_energy(luma: np.ndarray, radius: int) -> float:
+    """Mean square of the luminance minus its ``(2·radius+1)²`` box blur: detail at the pixel scale."""
+    return float(np.mean((luma - box_blur(luma, radius)) ** 2))

@@ -123,3 +123,8 @@ def test_every_overview_states_the_measured_run_time():
     assert tool.with_run_time(cell, "**Run time** new.") == "Learn this.\n\n**Run time** new.\n\nNext paragraph."
     with pytest.raises(ValueError, match="both modes"):
         tool.run_time({"fast": {"seconds": 1}})
+    same = {"seconds": 30, "cpu": "AMD EPYC, family 25", "date": "2026-12-01"}
+    both = tool.run_time({"full": {**same, "seconds": 600}, "fast": same})
+    assert "measured on an AMD EPYC, family 25, 2026-12-01, one notebook" in both and "fast mode on" not in both
+    mixed = tool.run_time({"full": {**same, "seconds": 600}, "fast": {**same, "cpu": "AMD EPYC, family 23"}})
+    assert "2026-12-01; fast mode on an AMD EPYC, family 23, 2026-12-01" in mixed

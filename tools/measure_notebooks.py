@@ -112,8 +112,8 @@ def run_time(modes: Dict[str, Dict]) -> str:
         raise ValueError("measure the notebook in both modes first (with and without --fast)")
     full, fast = modes["full"], modes["fast"]
     where = f"an {full['cpu']}, {full['date']}"
-    if (fast.get("cpu"), fast.get("date")) != (full.get("cpu"), full.get("date")):   # say which run was where
-        where = f"an {full['cpu']}, {full['date']}; fast mode on an {fast['cpu']}, {fast['date']}"
+    if (fast["cpu"], fast["date"]) != (full["cpu"], full["date"]):   # say which run was where
+        where += f"; fast mode on an {fast['cpu']}, {fast['date']}"
     return (f"**Run time** on a 2-core CPU (no GPU): {_duration(full['seconds'])} at full quality, "
             f"{_duration(fast['seconds'])} with `NSTUTILS_FAST=1` (measured on {where}, one "
             "notebook at a time; README's *Teach with it* has every notebook's time and memory).")

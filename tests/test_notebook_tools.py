@@ -128,3 +128,20 @@ def test_every_overview_states_the_measured_run_time():
     assert "measured on an AMD EPYC, family 25, 2026-12-01, one notebook" in both and "fast mode on" not in both
     mixed = tool.run_time({"full": {**same, "seconds": 600}, "fast": {**same, "cpu": "AMD EPYC, family 23"}})
     assert "2026-12-01; fast mode on an AMD EPYC, family 23, 2026-12-01" in mixed
+
+
+def test_measure_times_a_notebook_in_its_own_kernel_and_names_the_slow_cells(tmp_path, monkeypatch):
+    tool = load_tool("measure_notebooks")
+    monkeypatch.setattr(tool, "SLOW_CELL_SECONDS", 0.5)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Wait a little\n\nWhy we wait."),
+        nbformat.v4.new_code_cell("import time\ntime.sleep(0.8)"),
+        nbformat.v4.new_code_cell("x = [0] * 10"),
+    ])
+    path = tmp_path / "wait.ipynb"
+    nbformat.write(notebook, str(path))
+    result = tool.measure(path, timeout=60, keep=tmp_path / "kept")
+    assert [cell[:2] for cell in result["slow_cells"]] == [[1, "Wait a little"]]
+    assert 0.8 <= result["slow_cells"][0][2] < result["seconds"]
+    assert result["peak_gib"] > 0.01   # a Python kernel's resident memory, sampled
+    assert (tmp_path / "kept" / "wait.ipynb").exists()

@@ -7,7 +7,8 @@
 Each notebook runs in its own Jupyter kernel (nbclient), as a learner's would; the kernel's
 peak resident memory is sampled every 0.2 s with psutil (children included), and the CPU
 family, core count and 1-minute load are recorded with every timing, because a busy or
-different machine gives other times. README's "Teach with it" table and the "Run time" paragraph
+different machine gives other times. Cells that take longer than a few seconds are listed with
+their section, so a teacher (or whoever shortens a notebook) sees where the time goes. README's "Teach with it" table and the "Run time" paragraph
 of each notebook's Overview are written from the JSON.
 """
 
@@ -63,6 +64,9 @@ class PeakMemory:
         return self.peak
 
 
+SLOW_CELL_SECONDS = 5.0   # cells at least this slow are listed (index, section, seconds) with the measurement
+
+
 def measure(path: Path, timeout: int, keep: Path | None = None) -> Dict[str, float]:
     """Run ``path`` top to bottom in a fresh kernel; its seconds and peak memory (GiB).
 
@@ -72,18 +76,34 @@ def measure(path: Path, timeout: int, keep: Path | None = None) -> Dict[str, flo
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    slow_cells: List[List] = []
     start = time.perf_counter()
     with client.setup_kernel():
         sampler = PeakMemory(client.km.provisioner.process.pid)
         try:
+            heading = ""
             for index, cell in enumerate(notebook.cells):
+                heading = section(cell) or heading
+                began = time.perf_counter()
                 client.execute_cell(cell, index)
+                seconds = round(time.perf_counter() - began, 1)
+                if seconds >= SLOW_CELL_SECONDS:   # printed as it goes: a long run shows where it is
+                    slow_cells.append([index, heading, seconds])
+                    print(f"  cell {index} ({heading}): {seconds} s", flush=True)
         finally:
             peak = sampler.stop()
             if keep is not None:
                 keep.mkdir(parents=True, exist_ok=True)
                 nbformat.write(notebook, str(keep / path.name))
-    return {"seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak / 2 ** 30, 2)}
+    return {"seconds": round(time.perf_counter() - start, 1), "peak_gib": round(peak / 2 ** 30, 2),
+            "slow_cells": slow_cells}
+
+
+def section(cell) -> str:
+    """The first heading of a markdown cell ("" for other cells): names the section a slow cell is in."""
+    if cell.cell_type != "markdown":
+        return ""
+    return next((line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("#")), "")
 
 
 def _duration(seconds: float) -> str:

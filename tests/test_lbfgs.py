@@ -166,38 +166,6 @@ def test_evaluation_limit_is_reported():
     assert "15 evaluations" in outcome.message
 
 
-def test_real_objective_bfloat16_matches_float32():
-    """96 px Tübingen + Starry Night, 200 steps: bfloat16 (SciPy with restarts, float32 once bfloat16 stalls)
-    does its steps (or converges) and ends within 2 % of a float32 run, both scored in float32.
-
-    Not 64 px / 120 steps: there the end point swings by ±3 % with the path alone (bfloat16 at 0.978× float32
-    before the first convolution became float32 and 1.031× after, neither run stalling); at 96 px / 200 steps
-    it is 0.996×, and at the issue's 128 px / 1,000 steps 1.006× (``benchmarks/dtypes.py``)."""
-    from nstutils.images import load_image
-    from nstutils.objective import StyleObjective
-
-    content = load_image("tubingen", max_dim=96)
-    style = load_image("starry_night", max_dim=96)
-    objectives = {dtype: StyleObjective(content, style, compute_dtype=dtype) for dtype in ("float32", "bfloat16")}
-
-    def as_fun(objective):
-        def fun(x):
-            losses, grad = objective.value_and_gradient(x)
-            return losses["total"], grad
-        return fun
-
-    steps = 200
-    results = {}
-    for dtype, options in (("float32", {}),
-                           ("bfloat16", {"fallback": as_fun(objectives["float32"])})):
-        outcome = minimize_lbfgs(as_fun(objectives[dtype]), content, max_steps=steps, **options)
-        assert (outcome.stop_reason == "finished" and outcome.steps == steps) or outcome.stop_reason == "converged", \
-            outcome.message
-        assert outcome.x.shape == content.shape and 0 <= outcome.x.min() and outcome.x.max() <= 1
-        results[dtype] = objectives["float32"](outcome.x)["total"]
-    assert results["bfloat16"] <= 1.02 * results["float32"], results
-
-
 def test_fallback_takes_over_after_a_stall():
     """A noisy loss that stalls hands over to the exact one; steps continue and x/loss are the exact one's."""
     x0 = np.full(40, 0.5, np.float32)

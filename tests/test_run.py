@@ -205,8 +205,10 @@ def test_a_bfloat16_lbfgs_run_does_not_stop_silently_and_ends_near_float32():
     assert bf16.stop_reason in ("finished", "converged"), bf16.message
     assert bf16.stop_reason == "converged" or len(bf16.history) == 120
     # The two dtypes take different paths: at this size and step count their final losses differ by a few per
-    # cent either way (measured: bfloat16/float32 = 0.978 from the photo, 1.032 from the recoloured photo).
-    # The silent stop cost 10 %.
+    # cent either way (measured: bfloat16/float32 = 0.978 from the photo, 1.032 from the recoloured photo;
+    # 0.996 at 96 px / 200 steps). The silent stop cost 10 %. Issue 11's 2 % bound, at 128 px / 1,000 steps,
+    # is measured by `python -m benchmarks.dtypes` (results/dtypes-128.json: 1.006): where bfloat16 is
+    # emulated (no AVX512-BF16) that run takes many minutes, too long for every CI run.
     assert judge(bf16.image[None])["total"] <= 1.05 * judge(fp32.image[None])["total"]
 
 

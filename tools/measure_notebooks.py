@@ -7,9 +7,9 @@
 Each notebook runs in its own Jupyter kernel (nbclient), as a learner's would; the kernel's
 peak resident memory is sampled every 0.2 s with psutil (children included), and the CPU
 family, core count and 1-minute load are recorded with every timing, because a busy or
-different machine gives other times. Cells that take longer than a few seconds are listed with
-their section, so a teacher (or whoever shortens a notebook) sees where the time goes. README's "Teach with it" table and the "Run time" paragraph
-of each notebook's Overview are written from the JSON.
+different machine gives other times. Cells slower than ``SLOW_CELL_SECONDS`` are listed with their
+section, so a teacher (or whoever shortens a notebook) sees where the time goes. README's "Teach
+with it" table and the "Run time" paragraph of each notebook's Overview are written from the JSON.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import platform
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import nbformat
 import psutil
@@ -67,8 +67,8 @@ class PeakMemory:
 SLOW_CELL_SECONDS = 5.0   # cells at least this slow are listed (index, section, seconds) with the measurement
 
 
-def measure(path: Path, timeout: int, keep: Path | None = None) -> Dict[str, float]:
-    """Run ``path`` top to bottom in a fresh kernel; its seconds and peak memory (GiB).
+def measure(path: Path, timeout: int, keep: Path | None = None) -> Dict[str, Any]:
+    """Run ``path`` top to bottom in a fresh kernel; its seconds, peak memory (GiB) and slow cells.
 
     With ``keep``, the executed notebook (its figures included) is written into that folder,
     so the pictures a full-quality run made can be looked at, not only timed.

@@ -10,6 +10,11 @@ NSTUTILS_DATA_DIR ?= $(abspath $(wildcard ../shared/data/images))
 export NSTUTILS_DATA_DIR
 DEMO := outputs/tubingen_starry_night.jpg
 NBVAL_TIMEOUT ?= 600
+# Tests run in two processes (pytest-xdist), one test file or notebook each: much of a test is starting
+# Python, importing TensorFlow (5 s) and tracing the network, which one core does while the other computes.
+# TEST_WORKERS=0 runs them in this process, one after another.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: setup demo test lab html gallery benchmark clean-notebooks check-notebooks
 
@@ -30,8 +35,8 @@ $(DEMO): | setup
 	$(BIN)/nst stylize tubingen starry_night -o $(DEMO)
 
 test: setup check-notebooks
-	NSTUTILS_FAST=1 $(BIN)/python -m pytest tests
-	NSTUTILS_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p no:randomly notebooks
+	NSTUTILS_FAST=1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) tests
+	NSTUTILS_FAST=1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p no:randomly notebooks
 
 check-notebooks: setup
 	$(BIN)/python tools/notebooks.py check notebooks

@@ -125,7 +125,7 @@ def _fig1(size: int, steps: int) -> List[Row]:
 
 def _fig3(size: int, steps: int) -> List[Row]:
     gallery = paper.style_gallery(max_dim=size, steps=steps)
-    save(show_images({"photo": gallery["content"], **gallery["images"]}, columns=6, size=2.4), "paper_fig3_gallery")
+    save(show_images({"photo": gallery["content"], **gallery["images"]}, columns=3, size=2.4), "paper_fig3_gallery")
     spread = ", ".join(f"{k} {v:.2f}" for k, v in gallery["content_distance"].items())
     speckle = ", ".join(f"{k} {v:.2f}" for k, v in gallery["speckle_excess"].items())
     return [("Figure 3, one photo in several styles", "paper_fig3_gallery",
@@ -178,8 +178,10 @@ def _fig7(size: int, steps: int) -> List[Row]:
     return [("Figure 7, photorealistic transfer", "paper_fig7_photorealistic",
              "A photo in the style of another photo takes its colours and lighting while keeping its structure; "
              "the caption says the synthesis started from the content photo (α/β 1e-2).",
-             f"started from the photo at α/β {real['ratio']:g} (scaled like every ratio); mean RGB: content {means['content']}, style {means['style']}, result "
-             f"{means['result']}; speckle (pixel-scale energy over the photo's) {real['speckle']:.2f}, layout "
+             f"started from the photo at α/β {real['ratio']:g} (scaled like every ratio), with total variation "
+             f"{paper.PHOTO_TV_WEIGHT:g} per pixel; mean RGB: content {means['content']}, style {means['style']}, result "
+             f"{means['result']}; speckle (pixel-scale energy over the photo's) {real['speckle']:.2f}, colour blotches "
+             f"where the photo is flat (its own: 1) {real['blotches']:.2f}, layout "
              f"correlation {real['layout']:.2f}, {real['dots']:.0f} isolated white dots per megapixel.",
              all(real["findings"].values()))]
 
@@ -213,7 +215,8 @@ def paper_figures(only: Iterable[str] = ()) -> None:
              f"with `nstutils.course.paper` at {size} px, {steps} L-BFGS steps, with the paper's network",
              "(VGG19 normalised so every filter's mean activation is 1 — over the course's own photos and paintings,",
              "an approximation of the paper's ImageNet statistics — and average pooling), content layer `conv4_2`,",
-             "style layers `conv1_1`…`conv5_1` with $w_l = 1/5$ and no total variation. Each figure starts where",
+             "style layers `conv1_1`…`conv5_1` with $w_l = 1/5$ and no total variation but in Figure 7. Each figure "
+             "starts where",
              "the paper's did: white noise for Figures 1 and 6, the reference implementation's near-grey start for",
              "Figures 3 and 4 (uniform noise survives there as speckle, see the notes), the photo for Figure 7. The",
              "notebooks 00, 02–04 and 07 make the same figures and assert the same findings. Made by",

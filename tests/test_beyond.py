@@ -209,3 +209,79 @@ def test_speckle_excess_is_relative_to_the_crisper_source():
     # a painting 4× larger is shrunk to the result's long side first, and its grain still counts
     big = np.kron(speckled, np.ones((4, 4, 1))).astype(np.float32)
     assert speckle_excess(speckled, photo, big) < 0.6 * speckle_excess(speckled, photo, photo)
+
+
+def _dot_grid(shape, period: int, amplitude: float, rows=slice(None)) -> np.ndarray:
+    """A faint purple-green dot every ``period`` px (in ``rows`` only): the lattice a network's pooling prints."""
+    grid = np.zeros(shape[:2])
+    grid[3::period, 5::period] = 1.0
+    mask = np.zeros(shape[:2])
+    mask[rows] = 1.0
+    return amplitude * (grid * mask)[..., None] * np.array([1.0, -1.0, 1.0])
+
+
+def test_lattice_peaks_find_a_faint_grid_and_no_peak_in_photos_or_paintings():
+    from nstutils.course.beyond import lattice_peaks
+    from nstutils.images import load_image
+
+    photo = load_image("tubingen", 256)[0]
+    for name in ("starry_night", "the_scream", "udnie"):   # a scan's weave or resampling: a peak of up to ~8
+        peaks = lattice_peaks(load_image(name, 256))
+        assert len(peaks) == 3 * 40 and max(peaks.values()) < 10, name
+    for period in (8, 4):
+        latticed = np.clip(photo + _dot_grid(photo.shape, period, 0.02), 0, 1)
+        peaks = lattice_peaks(latticed)
+        channel, a, b = max(peaks, key=peaks.get)
+        assert peaks[(channel, a, b)] > 30 and channel in "IQ", (period, peaks[(channel, a, b)])
+        assert (a * period) % 8 == 0 and (b * period) % 8 == 0      # at a multiple of 1/period cycles per pixel
+
+
+def test_lattice_excess_flags_a_grid_only_the_result_has():
+    from nstutils.course.beyond import lattice_excess
+    from nstutils.images import load_image
+
+    photo = load_image("tubingen", 256)[0]
+    painting = load_image("starry_night", 256)[0]
+    assert lattice_excess(photo, photo, painting) <= 1.0
+    assert lattice_excess(load_image("the_scream", 256)[0][:192], photo, painting) < 2.0   # texture, no grid
+    sky = np.clip(photo + _dot_grid(photo.shape, 8, 0.02, rows=slice(0, 64)), 0, 1)   # only in the sky
+    assert lattice_excess(sky, photo, painting) > 5
+    assert lattice_excess(sky, photo, sky) == pytest.approx(1.0, rel=1e-4)     # a source with the same grid excuses it
+    assert lattice_excess(sky[np.newaxis], photo, "starry_night") == pytest.approx(lattice_excess(sky, photo, painting),
+                                                                          rel=1e-4)
+
+
+def _blotched_sky(photo: np.ndarray, amplitude: float = 0.1) -> np.ndarray:
+    """Purple-green blobs about 4 px across every ~10 px, placed at random, over the top rows (the sky)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:photo.shape[0], :photo.shape[1]]
+    blobs = np.zeros(photo.shape[:2])
+    for _ in range(photo.shape[1] * 60 // 100):
+        y, x, sign = rng.uniform(0, 60), rng.uniform(0, photo.shape[1]), rng.choice([-1.0, 1.0])
+        blobs += sign * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.5 ** 2))
+    return np.clip(photo + amplitude * blobs[..., None] * np.array([1.0, -1.0, 1.0]), 0, 1)
+
+
+def test_flat_chroma_ratio_flags_colour_blotches_over_the_sky_not_an_even_recolouring():
+    from nstutils.course.beyond import flat_chroma_ratio
+    from nstutils.images import load_image
+
+    photo = load_image("tubingen", 256)[0]
+    assert flat_chroma_ratio(photo, photo) == pytest.approx(1.0)
+    warmer = np.clip(photo * np.array([1.1, 1.0, 0.85]) + 0.02, 0, 1)       # evenly recoloured: still flat
+    assert flat_chroma_ratio(warmer, photo) < 1.5
+    assert flat_chroma_ratio(_blotched_sky(photo), photo[np.newaxis]) > 3
+    grey_sky = _blotched_sky(photo, amplitude=0.0)
+    assert flat_chroma_ratio(grey_sky, photo) == pytest.approx(1.0)
+    with pytest.raises(SettingsError):
+        flat_chroma_ratio(photo[:100], photo)
+
+
+def test_a_blotched_sky_fails_the_photorealistic_assertion():
+    from nstutils.course.paper import MAX_FLAT_CHROMA, photo_looks
+    from nstutils.images import load_image
+
+    photo = load_image("tubingen", 256)[0]
+    looks = photo_looks(_blotched_sky(photo), photo)
+    assert looks["blotches"] > MAX_FLAT_CHROMA and not looks["findings"]["stays_photographic"], looks
+    assert looks["findings"]["structure_kept"] and looks["speckle"] < 1.5   # the luminance measures miss it

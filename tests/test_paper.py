@@ -138,6 +138,23 @@ def test_photorealistic():
     assert result["speckle"] < 1.5 and result["layout"] > 0.9
 
 
+def test_photorealistic_smooths_with_a_tv_weight_per_pixel(monkeypatch):
+    seen = []
+    real = paper.stylize_paper
+
+    def spy(photo, style, ratio, max_dim, steps, seed, options, **extra):
+        seen.append((photo.shape, options["tv_weight"]))
+        return real(photo, style, ratio, max_dim, steps, seed, options, **extra)
+
+    monkeypatch.setattr(paper, "stylize_paper", spy)
+    smoothed = paper.photorealistic("tubingen", "chelsea", **{**TINY, "steps": 10})
+    plain = paper.photorealistic("tubingen", "chelsea", tv_weight=0.0, **{**TINY, "steps": 10})
+    (shape, weight), (_, zero) = seen
+    assert weight == pytest.approx(paper.PHOTO_TV_WEIGHT / (shape[1] * shape[2])) and zero == 0.0
+    variation = [np.abs(np.diff(r["image"], axis=a)).sum() for r in (smoothed, plain) for a in (0, 1)]
+    assert variation[0] + variation[1] < variation[2] + variation[3]
+
+
 def test_photorealistic_from_noise_fails_its_findings():
     # the old Figure 7: a white-noise start leaves speckle; the findings must say the figure looks wrong
     result = paper.photorealistic("tubingen", "chelsea", init="noise", **TINY)

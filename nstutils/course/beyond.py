@@ -1,5 +1,5 @@
-"""Beyond the basic recipe: blending two styles, high resolution by coarse-to-fine, and two
-measures of what makes a result look wrong (isolated white dots, speckle over a photo).
+"""Beyond the basic recipe: blending two styles, high resolution by coarse-to-fine, and
+measures of what makes a result look wrong (isolated white dots, speckle over a photo, a lattice).
 
 Introduced in ``07_beyond`` (colour preservation lives in :mod:`nstutils.color`, the style and
 colour distances in :mod:`nstutils.course.measures`).
@@ -7,7 +7,7 @@ colour distances in :mod:`nstutils.course.measures`).
 
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -23,6 +23,19 @@ from .measures import box_blur
 DOT_FLOOR = 2
 #: RGB → luminance (ITU-R 601, as in YIQ's Y).
 _LUMA = np.array([0.299, 0.587, 0.114])
+#: RGB → YIQ rows: the luminance and the two colour axes (orange-blue, purple-green) :func:`lattice_peaks` looks at.
+_YIQ = {"Y": _LUMA, "I": np.array([0.596, -0.274, -0.322]), "Q": np.array([0.211, -0.523, 0.312])}
+#: Period, in pixels, of the lattice :func:`lattice_peaks` looks for. VGG19's pooling layers take 2×2 windows at
+#: strides of 2, 4, 8 and 16 px of the input, so what the deeper layers ask of the picture arrives on that grid; a
+#: pattern repeated every 8 px has its power at k/8 cycles per pixel, which covers periods 4, 8/3 and 2 as well.
+LATTICE_PERIOD = 8
+#: At a frequency where it has no peak a picture's power stands about 1.4× above its spectral neighbourhood, and up
+#: to about 3× at the most of :func:`lattice_peaks`' 120 places (the chance of 9 periodogram bins against a median);
+#: :func:`lattice_excess` counts a source as at least this.
+LATTICE_FLOOR = 3.0
+#: Most :func:`lattice_excess` of a clean result: 07's transfers at 256 px measured 1.1-1.5 (max and average pooling,
+#: The Starry Night and The Scream); a dot of 2 % every 8 px over the sky alone gives more than 5.
+MAX_LATTICE_EXCESS = 3.0
 #: :func:`coarse_to_fine` matches the painting at no more than this fraction of its own long side. At its full
 #: scan size a painting's finest detail is 1-2 px specks of paint, scan and JPEG; a large final stage matched
 #: there turns the coarse stage's light flecks into 2-3 px dots (07_beyond, measured in docs/paper.md's notes).
@@ -215,6 +228,90 @@ def speckle_excess(image, photo, painting, radius: int = 1) -> float:
     return energy / sources if sources > 0 else float("inf")
 
 
+def flat_chroma_ratio(image, photo, radius: int = 4, flat_fraction: float = 0.25) -> float:
+    """Colour detail that ``image`` adds where the photo is flat, relative to the photo's own there
+    (``07_beyond``: does a photo-to-photo transfer stay photographic?).
+
+    The photo's flat places are the ``flat_fraction`` of its pixels with the least detail (each YIQ
+    channel minus its ``(2·radius+1)²`` box blur, squared and averaged over the same window): sky,
+    still water, plain walls. There the ratio compares the RMS of the two colour channels' detail
+    (I and Q, at scales up to ``2·radius+1`` px) in ``image`` and in the photo. About 1: flat areas
+    stay flat (recolouring them evenly is fine); blotches of colour a few pixels across, the style
+    photo's texture painted over the sky, give 5-10 (Tübingen in Chelsea's style, 256 px, without
+    total variation: 8.1).
+    """
+    from nstutils.color import rgb_to_yiq
+
+    result, source = (rgb_to_yiq(_single(x)) for x in (image, photo))
+    if result.shape != source.shape:
+        raise SettingsError(f"images differ in shape: {result.shape} vs {source.shape}")
+    detail = lambda channel: channel - box_blur(channel, radius)
+    busy = sum(box_blur(detail(source[..., k]) ** 2, radius) for k in range(3))
+    flat = busy <= np.quantile(busy, flat_fraction)
+    rms = [np.sqrt(np.mean([detail(yiq[..., k])[flat] ** 2 for k in (1, 2)])) for yiq in (result, source)]
+    return float(rms[0] / rms[1]) if rms[1] > 0 else float("inf")
+
+
+def _single(image) -> np.ndarray:
+    array = np.asarray(image, np.float64)
+    return array[0] if array.ndim == 4 else array
+
+
 def _pixel_energy(luma: np.ndarray, radius: int) -> float:
     """Mean square of the luminance minus its ``(2·radius+1)²`` box blur: detail at the pixel scale."""
     return float(np.mean((luma - box_blur(luma, radius)) ** 2))
+
+
+def lattice_peaks(image, period: int = LATTICE_PERIOD) -> Dict[Tuple[str, int, int], float]:
+    """How far a picture's power stands out at the frequencies of a lattice (``07_beyond``).
+
+    For each YIQ channel (``"Y"``, ``"I"``, ``"Q"``) and each frequency ``(a/period, b/period)``
+    cycles per pixel (down, across; ``a`` from 0 to ``period/2``, ``b`` from ``-period/2`` to
+    ``period/2``, one of each ± pair): the mean power of the windowed spectrum in the 3×3 bins
+    there over the median power of the ring around them (15×15 bins less the central 5×5); the window
+    is flat but for the outer eighth of each side, where it falls to 0 (a Tukey window). A
+    pattern repeated every ``period`` px across the picture, even a faint one, is a narrow peak
+    (a 1 % dot every 8 px on a photo: about 50); paintings and photos have none (1-6, and a photo's
+    own chroma checkerboard at ``(period/2, ±period/2)``). Keys are ``(channel, a, b)``.
+    """
+    from scipy.signal.windows import tukey
+
+    array = np.asarray(image, np.float64)
+    array = array[0] if array.ndim == 4 else array
+    height, width = array.shape[:2]
+    # flat in the middle, tapered over the outer eighth of each side: a lattice in the sky, at the top, still counts
+    window = np.outer(tukey(height, 0.25), tukey(width, 0.25))
+    ring = np.ones((15, 15), bool)
+    ring[5:10, 5:10] = False
+    offsets = np.arange(-7, 8)
+    peaks = {}
+    for name, row in _YIQ.items():
+        channel = array @ row
+        power = np.abs(np.fft.fft2((channel - channel.mean()) * window)) ** 2
+        for a, b in _lattice_frequencies(period):
+            block = power[np.ix_((round(a * height / period) + offsets) % height,
+                                 (round(b * width / period) + offsets) % width)]
+            background = np.median(block[ring])
+            peaks[(name, a, b)] = float(block[6:9, 6:9].mean() / background) if background > 0 else float("inf")
+    return peaks
+
+
+def _lattice_frequencies(period: int) -> List[Tuple[int, int]]:
+    half = period // 2
+    return [(a, b) for a in range(half + 1) for b in range(-half, half + 1) if a > 0 or b > 0]
+
+
+def lattice_excess(image, photo, painting, period: int = LATTICE_PERIOD) -> float:
+    """The largest :func:`lattice_peaks` value of ``image`` over the larger of the photo's and the
+    painting's at the same place (each at least :data:`LATTICE_FLOOR`), the painting shown at
+    ``image``'s long side (``07_beyond``, ``00_welcome``, the paper's figures).
+
+    About 1 or below: no lattice the sources do not have; a grid printed by the network's pooling
+    stands out 10× and more. ``painting`` is a course name, a file or an image.
+    """
+    array = np.asarray(image)
+    height, width = array.shape[-3:-1]
+    shown = load_image(painting, max_dim=max(height, width))
+    own = lattice_peaks(array, period)
+    sources = [lattice_peaks(np.asarray(photo), period), lattice_peaks(shown, period)]
+    return max(value / max(LATTICE_FLOOR, *(source[key] for source in sources)) for key, value in own.items())

@@ -33,7 +33,7 @@ from nstutils.settings import make_settings
 
 from .experiments import layer_ratio_grid
 from .explore import reconstruct_content, reconstruct_style
-from .beyond import dot_excess, dots_per_megapixel, speckle_excess, speckle_ratio
+from .beyond import dot_excess, dots_per_megapixel, flat_chroma_ratio, speckle_excess, speckle_ratio
 from .measures import blur_rgb, content_distance, detail_correlation, layout_correlation, rms_distance
 from .paper_setup import (DEFAULT_SIZE, figure_size, final_losses, network_options, paper_options, reference_start,
                           stylize_paper)
@@ -293,12 +293,24 @@ def initialization_comparison(content="tubingen", style="starry_night", seeds: S
 #: the photo almost unchanged (256 px, 150 steps from the photo: mean colour 0.054 from the
 #: photo's, 0.166 from the style's); at 1e-3 the colours cross over (0.128 and 0.092).
 PHOTO_RATIO = 1e-3
+#: Total-variation weight of Figure 7, per pixel: the run's ``tv_weight`` is this over the pixel count (the
+#: :func:`~nstutils.losses.total_variation_loss` is a sum, the style loss an average, so the same balance needs a
+#: smaller weight on a larger image). Without it the style photo's texture lands on the sky as purple and green
+#: blotches (:func:`~nstutils.course.beyond.flat_chroma_ratio` 8.1 at 256 px, 200 steps): the style loss asks for
+#: that texture everywhere and the content loss at conv4_2 hardly sees faint colour. Measured there (tv_weight,
+#: blotches): 1e-5 (0.5 per pixel) 4.6, 4e-5 (2.0) 1.9 with the houses still crisp; squared differences (tv_kind
+#: l2) blurred the photo before they cleared the sky. The reference implementation adds TV by default too.
+PHOTO_TV_WEIGHT = 2.0
 #: Most high-frequency energy a result may have relative to the photo and still look photographic.
 MAX_SPECKLE = 1.5
 #: Most isolated white dots per megapixel (:func:`~nstutils.course.beyond.dots_per_megapixel`) of a clean figure.
 MAX_DOTS_PER_MEGAPIXEL = 50.0
 #: Least layout correlation with the photo for its structure to count as kept.
 MIN_PHOTO_LAYOUT = 0.9
+#: Most colour detail a result may add where the photo is flat (:func:`~nstutils.course.beyond.flat_chroma_ratio`,
+#: 1 = the photo's own) and still look photographic: the style photo's texture as colour blotches over the sky
+#: measured 8.1 (Tübingen in Chelsea's style, 256 px, 200 steps, no total variation).
+MAX_FLAT_CHROMA = 3.0
 
 
 def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RATIO, *, max_dim: int = DEFAULT_SIZE,
@@ -308,7 +320,9 @@ def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RAT
     ``tubingen`` and scikit-image's ``astronaut``, ``coffee``, ``chelsea``.
 
     As the paper's caption says, the synthesis starts **from the content photo** (``init``),
-    here at α/β = :data:`PHOTO_RATIO` (scaled like every ratio by :data:`PAPER_RATIO_SCALE`).
+    here at α/β = :data:`PHOTO_RATIO` (scaled like every ratio by :data:`PAPER_RATIO_SCALE`), with a
+    small total-variation term (:data:`PHOTO_TV_WEIGHT` per pixel; ``tv_weight=`` overrides it) that keeps
+    the flat parts of the photo free of the style photo's colour blotches.
     From white noise the same objective leaves colour speckle over the whole photo: the
     network barely sees pixel-scale noise, so the optimiser never removes it (measured at
     256 px, 150 steps: from the photo speckle 0.80 and layout 0.97; see ``docs/paper.md``).
@@ -318,15 +332,17 @@ def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RAT
 
     Returns ``{"content": image, "style": image, "image": result, "ratio": α/β, "init": init,
     "losses": {...}, "content_distance": float, "mean_color": {"content", "style", "result": RGB
-    means}, "speckle": speckle_ratio to the photo, "layout": layout_correlation with the photo,
+    means}, "speckle": speckle_ratio to the photo, "blotches": flat_chroma_ratio, "layout": layout_correlation with the photo,
     "dots": dots_per_megapixel, "findings": {...}}``. The findings: ``colors_move_to_style``
     (the mean colour nearer the style photo's than the content photo's is),
-    ``stays_photographic`` (speckle ≤ :data:`MAX_SPECKLE` and dots ≤ :data:`MAX_DOTS_PER_MEGAPIXEL`)
+    ``stays_photographic`` (speckle ≤ :data:`MAX_SPECKLE`, dots ≤ :data:`MAX_DOTS_PER_MEGAPIXEL` and
+    blotches ≤ :data:`MAX_FLAT_CHROMA`)
     and ``structure_kept`` (layout correlation ≥ :data:`MIN_PHOTO_LAYOUT`).
     """
     max_dim, steps = figure_size(max_dim, steps)
     photo = load_image(content, max_dim=max_dim)
     style_image = load_image(style, max_dim=max_dim)
+    options = {"tv_weight": PHOTO_TV_WEIGHT / (photo.shape[1] * photo.shape[2]), **options}
     result = stylize_paper(photo, style_image, ratio, max_dim, steps, seed, options, init=init)
     means = {"content": photo[0].reshape(-1, 3).mean(0), "style": style_image[0].reshape(-1, 3).mean(0),
              "result": result.image.reshape(-1, 3).mean(0)}
@@ -341,10 +357,12 @@ def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RAT
 
 def photo_looks(image, photo) -> Dict[str, Any]:
     """Whether ``image`` still looks like the photograph ``photo`` (``07_beyond``): its
-    ``speckle`` (:func:`~nstutils.course.beyond.speckle_ratio`), ``layout``
+    ``speckle`` (:func:`~nstutils.course.beyond.speckle_ratio`), colour ``blotches`` where the photo is
+    flat (:func:`~nstutils.course.beyond.flat_chroma_ratio`), ``layout``
     (:func:`~nstutils.course.measures.layout_correlation`), ``dots`` per megapixel and the
     ``findings`` ``stays_photographic`` and ``structure_kept`` against this module's thresholds."""
     speckle, layout, dots = speckle_ratio(image, photo), layout_correlation(image, photo), dots_per_megapixel(image)
-    return {"speckle": speckle, "layout": layout, "dots": dots,
-            "findings": {"stays_photographic": bool(speckle <= MAX_SPECKLE and dots <= MAX_DOTS_PER_MEGAPIXEL),
-                         "structure_kept": bool(layout >= MIN_PHOTO_LAYOUT)}}
+    blotches = flat_chroma_ratio(image, photo)
+    photographic = speckle <= MAX_SPECKLE and dots <= MAX_DOTS_PER_MEGAPIXEL and blotches <= MAX_FLAT_CHROMA
+    return {"speckle": speckle, "blotches": blotches, "layout": layout, "dots": dots,
+            "findings": {"stays_photographic": bool(photographic), "structure_kept": bool(layout >= MIN_PHOTO_LAYOUT)}}

@@ -170,20 +170,16 @@ def _fig6(size: int, steps: int) -> List[Row]:
              "of it.", f"final losses: {losses}.", all(init["findings"].values()))]
 
 
-#: Figure 7's steps, as 07_beyond runs it: with total variation on, 120 steps leave the mean colour halfway between
-#: the two photos (0.10 from Tübingen's, 0.11 from the cat's), 200 carry it over.
-FIG7_STEPS = 200
-
-
 def _fig7(size: int, steps: int) -> List[Row]:
-    real = paper.photorealistic(max_dim=size, steps=max(steps, FIG7_STEPS))
+    steps = max(steps, paper.PHOTO_STEPS)   # fewer leave the colours halfway (see PHOTO_STEPS)
+    real = paper.photorealistic(max_dim=size, steps=steps)
     save(show_images({"content photo": real["content"], "style photo": real["style"], "result": real["image"]},
                      size=3), "paper_fig7_photorealistic")
     means = {k: "(" + ", ".join(f"{x:.2f}" for x in v) + ")" for k, v in real["mean_color"].items()}
     return [("Figure 7, photorealistic transfer", "paper_fig7_photorealistic",
              "A photo in the style of another photo takes its colours and lighting while keeping its structure; "
              "the caption says the synthesis started from the content photo (α/β 1e-2).",
-             f"started from the photo at α/β {real['ratio']:g} (scaled like every ratio), {max(steps, FIG7_STEPS)} "
+             f"started from the photo at α/β {real['ratio']:g} (scaled like every ratio), {steps} "
              f"steps, with total variation "
              f"{paper.PHOTO_TV_WEIGHT:g} per pixel; mean RGB: content {means['content']}, style {means['style']}, result "
              f"{means['result']}; speckle (pixel-scale energy over the photo's) {real['speckle']:.2f}, colour blotches "

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from nstutils.color import rgb_to_yiq
 from nstutils.errors import SettingsError
 from nstutils.images import load_image
 from nstutils.run import StylizeResult, prepare, run_optimizer, style_size, stylize
@@ -23,8 +24,6 @@ from .measures import box_blur
 DOT_FLOOR = 2
 #: RGB → luminance (ITU-R 601, as in YIQ's Y).
 _LUMA = np.array([0.299, 0.587, 0.114])
-#: RGB → YIQ rows: the luminance and the two colour axes (orange-blue, purple-green) :func:`lattice_peaks` looks at.
-_YIQ = {"Y": _LUMA, "I": np.array([0.596, -0.274, -0.322]), "Q": np.array([0.211, -0.523, 0.312])}
 #: Period, in pixels, of the lattice :func:`lattice_peaks` looks for. VGG19's pooling layers take 2×2 windows at
 #: strides of 2, 4, 8 and 16 px of the input, so what the deeper layers ask of the picture arrives on that grid; a
 #: pattern repeated every 8 px has its power at k/8 cycles per pixel, which covers periods 4, 8/3 and 2 as well.
@@ -111,8 +110,13 @@ def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps
 
 
 def _luminance(image) -> np.ndarray:
+    return _single(image) @ _LUMA
+
+
+def _single(image) -> np.ndarray:
+    """One image as a float64 ``[H, W, 3]`` array (a ``[1, H, W, 3]`` batch loses its batch axis)."""
     array = np.asarray(image, np.float64)
-    return (array[0] if array.ndim == 4 else array) @ _LUMA
+    return array[0] if array.ndim == 4 else array
 
 
 def white_dots(image, *, white: float = 0.85, contrast: float = 0.3) -> np.ndarray:
@@ -125,8 +129,7 @@ def white_dots(image, *, white: float = 0.85, contrast: float = 0.3) -> np.ndarr
     even its corners, have more white neighbours or a bright ring). A 1-2 px dot counts: the
     ring starts two pixels away.
     """
-    array = np.asarray(image, np.float64)
-    array = array[0] if array.ndim == 4 else array
+    array = _single(image)
     luma = _luminance(array)
     ring = (box_blur(luma, 2) * 25 - box_blur(luma, 1) * 9) / 16
     near_white = array.min(axis=-1) >= white
@@ -240,8 +243,6 @@ def flat_chroma_ratio(image, photo, radius: int = 4, flat_fraction: float = 0.25
     photo's texture painted over the sky, give 5-10 (Tübingen in Chelsea's style, 256 px, without
     total variation: 8.1).
     """
-    from nstutils.color import rgb_to_yiq
-
     result, source = (rgb_to_yiq(_single(x)) for x in (image, photo))
     if result.shape != source.shape:
         raise SettingsError(f"images differ in shape: {result.shape} vs {source.shape}")
@@ -250,11 +251,6 @@ def flat_chroma_ratio(image, photo, radius: int = 4, flat_fraction: float = 0.25
     flat = busy <= np.quantile(busy, flat_fraction)
     rms = [np.sqrt(np.mean([detail(yiq[..., k])[flat] ** 2 for k in (1, 2)])) for yiq in (result, source)]
     return float(rms[0] / rms[1]) if rms[1] > 0 else float("inf")
-
-
-def _single(image) -> np.ndarray:
-    array = np.asarray(image, np.float64)
-    return array[0] if array.ndim == 4 else array
 
 
 def _pixel_energy(luma: np.ndarray, radius: int) -> float:
@@ -276,17 +272,16 @@ def lattice_peaks(image, period: int = LATTICE_PERIOD) -> Dict[Tuple[str, int, i
     """
     from scipy.signal.windows import tukey
 
-    array = np.asarray(image, np.float64)
-    array = array[0] if array.ndim == 4 else array
-    height, width = array.shape[:2]
+    yiq = rgb_to_yiq(_single(image))
+    height, width = yiq.shape[:2]
     # flat in the middle, tapered over the outer eighth of each side: a lattice in the sky, at the top, still counts
     window = np.outer(tukey(height, 0.25), tukey(width, 0.25))
     ring = np.ones((15, 15), bool)
     ring[5:10, 5:10] = False
     offsets = np.arange(-7, 8)
     peaks = {}
-    for name, row in _YIQ.items():
-        channel = array @ row
+    for k, name in enumerate("YIQ"):
+        channel = yiq[..., k].astype(np.float64)
         power = np.abs(np.fft.fft2((channel - channel.mean()) * window)) ** 2
         for a, b in _lattice_frequencies(period):
             block = power[np.ix_((round(a * height / period) + offsets) % height,

@@ -293,6 +293,9 @@ def initialization_comparison(content="tubingen", style="starry_night", seeds: S
 #: the photo almost unchanged (256 px, 150 steps from the photo: mean colour 0.054 from the
 #: photo's, 0.166 from the style's); at 1e-3 the colours cross over (0.128 and 0.092).
 PHOTO_RATIO = 1e-3
+#: L-BFGS steps of Figure 7 at full quality (07_beyond and docs/gallery.py): with the total variation on, 120 steps
+#: leave the mean colour halfway between the two photos (0.10 from Tübingen's, 0.11 from the cat's), 200 carry it over.
+PHOTO_STEPS = 200
 #: Total-variation weight of Figure 7, per pixel: the run's ``tv_weight`` is this over the pixel count (the
 #: :func:`~nstutils.losses.total_variation_loss` is a sum, the style loss an average, so the same balance needs a
 #: smaller weight on a larger image). Without it the style photo's texture lands on the sky as purple and green

@@ -13,6 +13,8 @@ from nstutils.objective import StyleObjective
 from nstutils.run import stylize
 from nstutils.settings import make_settings
 
+from artefacts import hue_dots_over_sky
+
 FAST = dict(compute_dtype="float32")
 
 
@@ -285,3 +287,42 @@ def test_a_blotched_sky_fails_the_photorealistic_assertion():
     looks = photo_looks(_blotched_sky(photo), photo)
     assert looks["blotches"] > MAX_FLAT_CHROMA and not looks["findings"]["stays_photographic"], looks
     assert looks["findings"]["structure_kept"] and looks["speckle"] < 1.5   # the luminance measures miss it
+
+
+def test_hue_dots_are_isolated_spots_of_colour_not_strokes_or_edges():
+    from nstutils.course.beyond import hue_dots
+
+    grey = np.full((48, 64, 3), 0.5)
+    dotted = grey.copy()
+    dotted[10:12, 10:12] = [0.8, 0.3, 0.8]                   # magenta, 2 px, about as bright as the grey
+    dotted[30:33, 40:43] = [0.3, 0.6, 0.3]                   # green, 3 px
+    dotted[40, 20] = [0.0, 1.0, 0.0]                         # a single pixel is diluted 9× by the average
+    found = sorted(map(tuple, hue_dots(dotted)))
+    assert len(found) == 2 and abs(found[0][0] - 10.5) <= 1 and abs(found[0][1] - 10.5) <= 1 and found[1] == (31, 41)
+    stroke = grey.copy()
+    stroke[20:22, 5:60] = [0.8, 0.3, 0.8]                    # a stroke keeps its hue along its length
+    halves = grey.copy()
+    halves[:, 32:] = [0.7, 0.4, 0.3]                         # an edge between two colours: one side matches
+    bright = grey.copy()
+    bright[10:12, 10:12] = 0.95                              # a light grey spot has no hue
+    assert len(hue_dots(stroke)) == 0 and len(hue_dots(halves)) == 0 and len(hue_dots(bright)) == 0
+
+
+def test_hue_dots_in_the_sky_count_against_the_painting():
+    from nstutils.course.beyond import dot_excess, dots_per_megapixel, flat_places, speckle_excess
+    from nstutils.course.paper import MAX_SKY_DOT_EXCESS
+    from nstutils.images import load_image
+
+    photo = load_image("tubingen", 256)[0]
+    sky = flat_places(photo)
+    assert sky.mean() == pytest.approx(0.25, abs=0.01) and sky[:40].mean() > 0.5
+    dotted = hue_dots_over_sky(photo)
+    assert dot_excess(photo, "the_scream", kind="hue", where=sky) < 1.0
+    assert dot_excess(dotted, "the_scream", kind="hue", where=sky) > MAX_SKY_DOT_EXCESS
+    assert speckle_excess(dotted, photo, "the_scream") < 1.2              # brightness barely changes
+    # per area of the mask: the dots sit in the sky, so they are denser there than over the whole image
+    assert dots_per_megapixel(dotted, "hue", where=sky) > 2 * dots_per_megapixel(dotted, "hue")
+    warmer = np.clip(photo * np.array([1.1, 1.0, 0.85]) + 0.02, 0, 1)   # an even recolouring adds no dots
+    assert dot_excess(warmer, "the_scream", kind="hue", where=sky) < 1.0
+    with pytest.raises(SettingsError, match="mask"):
+        dots_per_megapixel(dotted, "hue", where=sky[:100])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nstutils.course import paper
-from nstutils.course.beyond import dot_excess, dots_per_megapixel
+from nstutils.course.beyond import dot_excess, dots_per_megapixel, flat_places
 from nstutils.errors import SettingsError
 from nstutils.course.experiments import weights_for_ratio
 from nstutils.settings import make_settings
@@ -101,6 +101,8 @@ def test_ratio_grid():
     assert result["dots"].shape == (2, 2)
     assert result["dots"][1, 1] == dots_per_megapixel(result["images"][(1, 1)])
     assert result["dot_excess"][1, 1] == dot_excess(result["images"][(1, 1)], "starry_night")
+    sky = flat_places(result["content"])
+    assert result["sky_dot_excess"][0, 1] == dot_excess(result["images"][(0, 1)], "starry_night", kind="hue", where=sky)
     # the same noise start in every cell: with 3 steps the cells still share much of it
     assert all(_is_image(image) for image in result["images"].values())
 
@@ -194,3 +196,22 @@ def test_reference_start_is_the_mean_colour_with_tiny_noise():
     assert result.image.shape == photo.shape[1:] and np.isfinite(result.best_loss)
     with pytest.raises(SettingsError, match="amplitude"):
         reference_start((48, 64), amplitude=-1.0)
+
+
+def test_style_gallery_fails_a_sky_of_hue_dots(monkeypatch):
+    # the paper-setup gallery's Scream: dots of colour over a grey sky that luminance measures miss
+    from artefacts import hue_dots_over_sky
+
+    real = paper.stylize_paper
+
+    def dotted(photo, style, ratio, max_dim, steps, seed, options, **extra):
+        result = real(photo, style, ratio, max_dim, steps, seed, options, **extra)
+        result.image = hue_dots_over_sky(photo[0]).astype(np.float32)
+        return result
+
+    clean = paper.style_gallery("tubingen", styles=("the_scream",), max_dim=256, steps=1)
+    assert clean["findings"]["no_sky_dots"] and clean["sky_dot_excess"]["the_scream"] < 1.0
+    monkeypatch.setattr(paper, "stylize_paper", dotted)
+    result = paper.style_gallery("tubingen", styles=("the_scream",), max_dim=256, steps=1)
+    assert result["sky_dot_excess"]["the_scream"] > paper.MAX_SKY_DOT_EXCESS
+    assert not result["findings"]["no_sky_dots"] and result["findings"]["no_speckle"]

@@ -150,43 +150,81 @@ def bright_dots(image, *, contrast: float = 0.15, distance: int = 3) -> np.ndarr
     a spot lighter than its surround all round. A stroke is not a dot (it stays light along its
     length), and a single-pixel speck counts only if it is very bright (the average dilutes it 9×).
     """
-    from scipy import ndimage
-
     smooth = box_blur(_luminance(image), 1)
-    padded = np.pad(smooth, distance, mode="edge")
-    height, width = smooth.shape
-    lowest_drop = np.full(smooth.shape, np.inf)
+    lowest_drop = _lowest_difference(smooth[..., np.newaxis], distance, signed=True)
+    return _peak_centres(smooth, lowest_drop >= contrast)
+
+
+def hue_dots(image, *, contrast: float = 0.1, distance: int = 3) -> np.ndarray:
+    """``[N, 2]`` (row, column) positions of dots that differ in hue from all around them, 2-4 px
+    across, whatever their brightness (``00_welcome``: the gallery's skies).
+
+    The two colour channels of YIQ (I and Q) are averaged over 3×3 windows; a dot is a local maximum
+    of the smallest colour difference (Euclidean, in I and Q) to the pixels ``distance`` away in each
+    of the eight directions, where that difference is at least ``contrast``: a magenta or green spot
+    on a grey sky, not a stroke of colour (it keeps its hue along its length) and not an edge between
+    two colours (one side matches). A single pixel does not count: the average dilutes it 9×.
+    """
+    yiq = rgb_to_yiq(_single(image))
+    chroma = np.stack([box_blur(yiq[..., k], 1) for k in (1, 2)], axis=-1)
+    lowest_difference = _lowest_difference(chroma, distance, signed=False)
+    return _peak_centres(lowest_difference, lowest_difference >= contrast)
+
+
+def _lowest_difference(channels: np.ndarray, distance: int, *, signed: bool) -> np.ndarray:
+    """``[H, W]`` smallest difference between each pixel of ``channels`` ``[H, W, C]`` and the pixels
+    ``distance`` away in the eight directions: of the one channel (``signed``) or the Euclidean norm."""
+    height, width = channels.shape[:2]
+    padded = np.pad(channels, ((distance, distance), (distance, distance), (0, 0)), mode="edge")
+    lowest = np.full((height, width), np.inf)
     for dy, dx in _DIRECTIONS:
         around = padded[distance + dy * distance:distance + dy * distance + height,
                         distance + dx * distance:distance + dx * distance + width]
-        lowest_drop = np.minimum(lowest_drop, smooth - around)
-    window = np.lib.stride_tricks.sliding_window_view(np.pad(smooth, 1, mode="edge"), (3, 3))
-    peaks = (smooth >= window.max(axis=(-2, -1))) & (lowest_drop >= contrast)
-    labels, count = ndimage.label(peaks, structure=np.ones((3, 3)))   # a flat top is one dot, not several
+        difference = channels - around
+        lowest = np.minimum(lowest, difference[..., 0] if signed else np.linalg.norm(difference, axis=-1))
+    return lowest
+
+
+def _peak_centres(height: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """``[N, 2]`` centres of the local maxima of ``height`` (3×3) where ``strong``; a flat top is one peak."""
+    from scipy import ndimage
+
+    window = np.lib.stride_tricks.sliding_window_view(np.pad(height, 1, mode="edge"), (3, 3))
+    peaks = (height >= window.max(axis=(-2, -1))) & strong
+    labels, count = ndimage.label(peaks, structure=np.ones((3, 3)))
     centres = ndimage.center_of_mass(peaks, labels, range(1, count + 1))
     return np.rint(np.array(centres, dtype=np.float64).reshape(-1, 2)).astype(np.int64)
 
 
 #: The dot measures :func:`dots_per_megapixel` and :func:`dot_excess` can count.
-DOT_KINDS = {"white": white_dots, "bright": bright_dots}
+DOT_KINDS = {"white": white_dots, "bright": bright_dots, "hue": hue_dots}
 
 
-def dots_per_megapixel(image, kind: str = "white", **options: Any) -> float:
+def dots_per_megapixel(image, kind: str = "white", *, where: np.ndarray | None = None, **options: Any) -> float:
     """Dots per million pixels, so that sizes compare: ``kind="white"`` counts :func:`white_dots`,
-    ``"bright"`` :func:`bright_dots` (options go to that function)."""
+    ``"bright"`` :func:`bright_dots`, ``"hue"`` :func:`hue_dots` (options go to that function).
+    ``where`` (boolean ``[H, W]``, e.g. :func:`flat_places` of the photo) counts only the dots there,
+    per million pixels of that area."""
     if kind not in DOT_KINDS:
         raise SettingsError(f"dot kind must be one of {', '.join(DOT_KINDS)}, got {kind!r}")
     array = np.asarray(image)
-    height, width = array.shape[-3:-1]
-    return float(len(DOT_KINDS[kind](array, **options)) * 1e6 / (height * width))
+    dots = DOT_KINDS[kind](array, **options)
+    if where is None:
+        return float(len(dots) * 1e6 / np.prod(array.shape[-3:-1]))
+    where = np.asarray(where, bool)
+    if where.shape != tuple(array.shape[-3:-1]):
+        raise SettingsError(f"where must be a [H, W] mask of the image's size {array.shape[-3:-1]}, got {where.shape}")
+    return float(where[dots[:, 0], dots[:, 1]].sum() * 1e6 / max(where.sum(), 1))
 
 
 def dot_excess(image, reference, floor: float = DOT_FLOOR, *, kind: str = "white",
-               reference_size: int | None = None) -> float:
+               reference_size: int | None = None, where: np.ndarray | None = None) -> float:
     """:func:`dots_per_megapixel` of ``image`` over that of ``reference`` (the painting) shown at
     ``reference_size`` (default: ``image``'s long side), the latter counted as at least ``floor`` dots on
     ``image``'s area (``07_beyond``, ``04_style_layers``). Pass the size the painting was matched at
-    (a coarse-to-fine history's ``style_size``) when it differs from the image's.
+    (a coarse-to-fine history's ``style_size``) when it differs from the image's. With ``where``, only
+    the image's dots in that area count (per its area; the floor is ``floor`` dots there), against
+    the whole painting's.
 
     A painting has its own light specks, and more the larger it is shown (The Starry Night: 317 white
     dots per megapixel at 256 px, 1,178 at 512, 9,904 at its native 1,024), and matching its Gram matrices
@@ -197,7 +235,8 @@ def dot_excess(image, reference, floor: float = DOT_FLOOR, *, kind: str = "white
     height, width = array.shape[-3:-1]
     painting = load_image(reference, max_dim=reference_size or max(height, width))
     own = dots_per_megapixel(painting, kind)
-    return dots_per_megapixel(array, kind) / max(own, floor * 1e6 / (height * width))
+    area = height * width if where is None else max(int(np.sum(where)), 1)
+    return dots_per_megapixel(array, kind, where=where) / max(own, floor * 1e6 / area)
 
 
 def speckle_ratio(image, photo, radius: int = 1) -> float:
@@ -235,22 +274,32 @@ def flat_chroma_ratio(image, photo, radius: int = 4, flat_fraction: float = 0.25
     """Colour detail that ``image`` adds where the photo is flat, relative to the photo's own there
     (``07_beyond``: does a photo-to-photo transfer stay photographic?).
 
-    The photo's flat places are the ``flat_fraction`` of its pixels with the least detail (each YIQ
-    channel minus its ``(2·radius+1)²`` box blur, squared and averaged over the same window): sky,
-    still water, plain walls. There the ratio compares the RMS of the two colour channels' detail
-    (I and Q, at scales up to ``2·radius+1`` px) in ``image`` and in the photo. About 1: flat areas
-    stay flat (recolouring them evenly is fine); blotches of colour a few pixels across, the style
-    photo's texture painted over the sky, give 5-10 (Tübingen in Chelsea's style, 256 px, without
-    total variation: 8.1).
+    The photo's flat places are the ``flat_fraction`` of its pixels with the least detail
+    (:func:`flat_places`): sky, still water, plain walls. There the ratio compares the RMS of the two
+    colour channels' detail (I and Q minus their ``(2·radius+1)²`` box blur) in ``image`` and in the
+    photo. About 1: flat areas stay flat (recolouring them evenly is fine); blotches of colour a few
+    pixels across, the style photo's texture painted over the sky, give 5-10 (Tübingen in Chelsea's
+    style, 256 px, without total variation: 8.1).
     """
     result, source = (rgb_to_yiq(_single(x)) for x in (image, photo))
     if result.shape != source.shape:
         raise SettingsError(f"images differ in shape: {result.shape} vs {source.shape}")
-    detail = lambda channel: channel - box_blur(channel, radius)
-    busy = sum(box_blur(detail(source[..., k]) ** 2, radius) for k in range(3))
-    flat = busy <= np.quantile(busy, flat_fraction)
-    rms = [np.sqrt(np.mean([detail(yiq[..., k])[flat] ** 2 for k in (1, 2)])) for yiq in (result, source)]
+    flat = flat_places(photo, radius, flat_fraction)
+    rms = [np.sqrt(np.mean(_chroma_detail(yiq, radius)[flat])) for yiq in (result, source)]
     return float(rms[0] / rms[1]) if rms[1] > 0 else float("inf")
+
+
+def flat_places(photo, radius: int = 4, flat_fraction: float = 0.25) -> np.ndarray:
+    """Boolean ``[H, W]`` mask of the ``flat_fraction`` of ``photo``'s pixels with the least detail:
+    each YIQ channel minus its ``(2·radius+1)²`` box blur, squared and averaged over the same window."""
+    yiq = rgb_to_yiq(_single(photo))
+    busy = sum(box_blur((yiq[..., k] - box_blur(yiq[..., k], radius)) ** 2, radius) for k in range(3))
+    return busy <= np.quantile(busy, flat_fraction)
+
+
+def _chroma_detail(yiq: np.ndarray, radius: int) -> np.ndarray:
+    """``[H, W]`` mean square over I and Q of each channel minus its ``(2·radius+1)²`` box blur."""
+    return sum((yiq[..., k] - box_blur(yiq[..., k], radius)) ** 2 for k in (1, 2)) / 2
 
 
 def _pixel_energy(luma: np.ndarray, radius: int) -> float:

@@ -33,7 +33,7 @@ from nstutils.settings import make_settings
 
 from .experiments import layer_ratio_grid
 from .explore import reconstruct_content, reconstruct_style
-from .beyond import dot_excess, dots_per_megapixel, flat_chroma_ratio, speckle_excess, speckle_ratio
+from .beyond import dot_excess, dots_per_megapixel, flat_chroma_ratio, flat_places, speckle_excess, speckle_ratio
 from .measures import blur_rgb, content_distance, detail_correlation, layout_correlation, rms_distance
 from .paper_setup import (DEFAULT_SIZE, figure_size, final_losses, network_options, paper_options, reference_start,
                           stylize_paper)
@@ -113,6 +113,10 @@ def style_reconstructions(painting="starry_night", stacks: Sequence[Sequence[str
 #: (:func:`~nstutils.course.beyond.speckle_excess`): 1.0-1.2 measured clean, 5-6 speckled.
 MAX_SPECKLE_EXCESS = 2.0
 
+#: Most :func:`~nstutils.course.beyond.hue_dots` a gallery image may have where the photo is flat (its sky),
+#: per area, over the painting's own (at least 2 dots; :func:`~nstutils.course.beyond.dot_excess`).
+MAX_SKY_DOT_EXCESS = 10.0
+
 
 def style_gallery(content="tubingen", styles: Sequence[str] = ("shipwreck", "starry_night", "the_scream",
                                                                 "woman_with_hat", "udnie"),
@@ -129,19 +133,24 @@ def style_gallery(content="tubingen", styles: Sequence[str] = ("shipwreck", "sta
     at most :data:`MAX_SPECKLE_EXCESS` times the crisper of photo and painting
     (:func:`~nstutils.course.beyond.speckle_excess`). From uniform white noise it is not: at 256 px
     and 200 steps *The Shipwreck* and *The Scream* leave 5.1 and 5.7 (1.0 and 1.2 from the reference start).
+    Nor is the sky dotted: where the photo is flat (:func:`~nstutils.course.beyond.flat_places`), dots that
+    differ in hue from all around them (:func:`~nstutils.course.beyond.hue_dots`) are at most
+    :data:`MAX_SKY_DOT_EXCESS` times as dense as in the painting.
 
     ``styles`` are course image names (or anything ``load_image`` takes, then give
     ``ratios``). Returns ``{"content": image, "styles": [...], "images": {style: image},
     "ratios": {style: α/β}, "losses": {style: {"total", "content", "style"}},
     "content_distance": {style: content_distance to the photo at conv4_2},
-    "speckle_excess": {style: float}, "findings": {"no_speckle": bool}}``.
+    "speckle_excess": {style: float}, "sky_dot_excess": {style: float},
+    "findings": {"no_speckle": bool, "no_sky_dots": bool}}``.
     """
     max_dim, steps = figure_size(max_dim, steps)
     photo = load_image(content, max_dim=max_dim)
     ratios = {**GALLERY_RATIOS, **(ratios or {})}
     # the reference implementation's start: uniform white noise survives as colour speckle (docs/paper.md)
     options = {"init": reference_start(photo.shape, seed), **options}
-    images, used, losses, distance, speckle = {}, {}, {}, {}, {}
+    sky = flat_places(photo)
+    images, used, losses, distance, speckle, sky_dots = {}, {}, {}, {}, {}, {}
     for style in styles:
         if style not in ratios:
             raise SettingsError(f"no α/β for style {style!r}: pass ratios={{{style!r}: 1e-3}}")
@@ -149,9 +158,11 @@ def style_gallery(content="tubingen", styles: Sequence[str] = ("shipwreck", "sta
         images[style], used[style], losses[style] = result.image, ratios[style], final_losses(result)
         distance[style] = content_distance(result.image, photo)
         speckle[style] = speckle_excess(result.image, photo, style)
+        sky_dots[style] = dot_excess(result.image, style, kind="hue", where=sky)
     return {"content": photo[0], "styles": list(styles), "images": images, "ratios": used, "losses": losses,
-            "content_distance": distance, "speckle_excess": speckle,
-            "findings": {"no_speckle": bool(max(speckle.values(), default=0.0) <= MAX_SPECKLE_EXCESS)}}
+            "content_distance": distance, "speckle_excess": speckle, "sky_dot_excess": sky_dots,
+            "findings": {"no_speckle": bool(max(speckle.values(), default=0.0) <= MAX_SPECKLE_EXCESS),
+                         "no_sky_dots": bool(max(sky_dots.values(), default=0.0) <= MAX_SKY_DOT_EXCESS)}}
 
 
 # --------------------------------------------------------------------------------- Figure 4
@@ -181,6 +192,8 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
     "dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.dot_excess`: those dots over
     the painting's own at the same size; that cell: 3.7 from white noise, 0.96 from
     :func:`~nstutils.course.paper_setup.reference_start`, passed as ``init``),
+    "sky_dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.hue_dots` where the photo
+    is flat, over the painting's own; at most :data:`MAX_SKY_DOT_EXCESS` in a clean result),
     "losses": {(row, column): {...}},
     "findings": {"content_falls_with_ratio": bool, "largest_ratio_closest": bool}}``,
     both findings measured on the last row.
@@ -192,18 +205,20 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
     effective = [ratio * ratio_scale for ratio in ratios]  # see PAPER_RATIO_SCALE
     results = layer_ratio_grid(photo, style, layer_sets=stacks, ratios=effective, steps=steps, max_dim=max_dim,
                                content_layers=(PAPER_CONTENT_LAYER,), seed=seed, **options)
-    distance, dots, excess = (np.zeros((len(stacks), len(ratios))) for _ in range(3))
+    distance, dots, excess, sky_dots = (np.zeros((len(stacks), len(ratios))) for _ in range(4))
     images, losses = {}, {}
+    sky = flat_places(photo)
     for (row, column), result in results.items():
         images[(row, column)] = result.image
         losses[(row, column)] = final_losses(result)
         distance[row, column] = content_distance(result.image, photo, weights=options["weights"])
         dots[row, column] = dots_per_megapixel(result.image)
         excess[row, column] = dot_excess(result.image, style)
+        sky_dots[row, column] = dot_excess(result.image, style, kind="hue", where=sky)
     last = distance[-1]
     return {"content": photo[0], "stacks": [list(s) for s in stacks], "ratios": list(ratios),
-            "effective_ratios": effective, "images": images,
-            "content_distance": distance, "dots": dots, "dot_excess": excess, "losses": losses,
+            "effective_ratios": effective, "images": images, "content_distance": distance, "dots": dots,
+            "dot_excess": excess, "sky_dot_excess": sky_dots, "losses": losses,
             "findings": {"content_falls_with_ratio": bool(np.all(np.diff(last) < 0)),
                          "largest_ratio_closest": bool(last[-1] < last[0])}}
 

@@ -200,15 +200,22 @@ def test_reference_start_is_the_mean_colour_with_tiny_noise():
 
 def test_style_gallery_fails_a_sky_of_hue_dots(monkeypatch):
     # the paper-setup gallery's Scream: dots of colour over a grey sky that luminance measures miss
+    import copy
+
     from artefacts import hue_dots_over_sky
 
-    real = paper.stylize_paper
+    real, runs = paper.stylize_paper, []
 
-    def dotted(photo, style, ratio, max_dim, steps, seed, options, **extra):
-        result = real(photo, style, ratio, max_dim, steps, seed, options, **extra)
+    def kept(*args, **extra):
+        runs.append(real(*args, **extra))
+        return runs[-1]
+
+    def dotted(photo, *args, **extra):   # the same run, its picture dotted over the sky
+        result = copy.copy(runs[0])
         result.image = hue_dots_over_sky(photo[0]).astype(np.float32)
         return result
 
+    monkeypatch.setattr(paper, "stylize_paper", kept)
     clean = paper.style_gallery("tubingen", styles=("the_scream",), max_dim=256, steps=1)
     assert clean["findings"]["no_sky_dots"] and clean["sky_dot_excess"]["the_scream"] < 1.0
     monkeypatch.setattr(paper, "stylize_paper", dotted)

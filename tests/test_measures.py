@@ -78,3 +78,15 @@ def test_rms_distance_takes_batches_names_and_single_images(tiny_content):
     assert measures.rms_distance(photo, photo + 0.25) == pytest.approx(0.25)
     with pytest.raises(SettingsError, match="differ in shape"):
         measures.rms_distance(photo[:20], photo)
+
+
+def test_high_pass_is_the_array_minus_its_box_blur():
+    from nstutils.course.measures import box_blur, high_pass
+
+    flat = np.full((9, 9), 0.4)
+    assert np.allclose(high_pass(flat, 1), 0.0)            # no detail in a constant
+    spike = flat.copy()
+    spike[4, 4] = 1.3
+    detail = high_pass(spike, 1)
+    assert detail[4, 4] == pytest.approx(0.9 * 8 / 9) and detail[3, 3] == pytest.approx(-0.1)
+    assert np.allclose(detail, spike - box_blur(spike, 1))

@@ -17,7 +17,7 @@ from nstutils.images import load_image
 from nstutils.run import StylizeResult, prepare, run_optimizer, style_size, stylize
 from nstutils.settings import field_spec, make_settings
 
-from .measures import box_blur
+from .measures import box_blur, high_pass
 
 #: Fewest dots a reference is taken to have (:func:`dot_excess`): one or two dots are chance, not texture, and
 #: on a small image each one is a large density.
@@ -293,18 +293,18 @@ def flat_places(photo, radius: int = 4, flat_fraction: float = 0.25) -> np.ndarr
     """Boolean ``[H, W]`` mask of the ``flat_fraction`` of ``photo``'s pixels with the least detail:
     each YIQ channel minus its ``(2·radius+1)²`` box blur, squared and averaged over the same window."""
     yiq = rgb_to_yiq(_single(photo))
-    busy = sum(box_blur((yiq[..., k] - box_blur(yiq[..., k], radius)) ** 2, radius) for k in range(3))
+    busy = sum(box_blur(high_pass(yiq[..., k], radius) ** 2, radius) for k in range(3))
     return busy <= np.quantile(busy, flat_fraction)
 
 
 def _chroma_detail(yiq: np.ndarray, radius: int) -> np.ndarray:
     """``[H, W]`` mean square over I and Q of each channel minus its ``(2·radius+1)²`` box blur."""
-    return sum((yiq[..., k] - box_blur(yiq[..., k], radius)) ** 2 for k in (1, 2)) / 2
+    return sum(high_pass(yiq[..., k], radius) ** 2 for k in (1, 2)) / 2
 
 
 def _pixel_energy(luma: np.ndarray, radius: int) -> float:
     """Mean square of the luminance minus its ``(2·radius+1)²`` box blur: detail at the pixel scale."""
-    return float(np.mean((luma - box_blur(luma, radius)) ** 2))
+    return float(np.mean(high_pass(luma, radius) ** 2))
 
 
 def lattice_peaks(image, period: int = LATTICE_PERIOD) -> Dict[Tuple[str, int, int], float]:

@@ -1,7 +1,7 @@
 """How far apart two images are: the measures the course's figures and findings use, each once.
 
 * :func:`rms_distance`: root-mean-square pixel difference (``02_content``, ``04_style_layers``);
-* :func:`correlation`, behind :func:`detail_correlation` (high-pass: pixel-scale edges) and
+* :func:`correlation`, behind :func:`detail_correlation` (:func:`high_pass`: pixel-scale edges) and
   :func:`layout_correlation` (low-pass: where it is light and dark);
 * :func:`content_distance`: feature maps at one layer of the paper's network;
 * :func:`style_distance_by_layer` (a dict, one number per layer) and :func:`style_distance`
@@ -61,6 +61,11 @@ def box_blur(gray: np.ndarray, radius: int) -> np.ndarray:
     return window / size ** 2
 
 
+def high_pass(gray: np.ndarray, radius: int) -> np.ndarray:
+    """Fine detail of a 2-D array: itself minus its :func:`box_blur` (edges and texture up to ``2·radius+1`` px)."""
+    return gray - box_blur(gray, radius)
+
+
 def blur_rgb(image, radius: int = 2) -> np.ndarray:
     """Each channel of an RGB image box-blurred (:func:`box_blur`)."""
     image = _pixels(image)
@@ -78,13 +83,13 @@ def correlation(a, b) -> float:
 def detail_correlation(image, photo, radius: int = 1) -> float:
     """Correlation (−1 … 1) of the fine detail of ``image`` and ``photo``.
 
-    Fine detail is the grey image minus its ``(2·radius+1)²`` box blur (a high-pass
-    filter: edges and texture at the pixel scale). 1 means the same edges in the same
+    Fine detail is the grey image minus its ``(2·radius+1)²`` box blur (:func:`high_pass`:
+    edges and texture at the pixel scale). 1 means the same edges in the same
     places; about 0 means none of the photo's pixel-level structure is left.
     """
     a, b = _gray(image), _gray(photo)
     _same_shape(a, b)
-    return correlation(a - box_blur(a, radius), b - box_blur(b, radius))
+    return correlation(high_pass(a, radius), high_pass(b, radius))
 
 
 def layout_correlation(image, photo, radius: int = 3) -> float:

@@ -13,7 +13,7 @@ from nstutils.objective import StyleObjective
 from nstutils.run import stylize
 from nstutils.settings import make_settings
 
-from artefacts import hue_dots_over_sky
+from artefacts import blotched_sky, hue_dots_over_sky
 
 FAST = dict(compute_dtype="float32")
 
@@ -253,17 +253,6 @@ def test_lattice_excess_flags_a_grid_only_the_result_has():
                                                                           rel=1e-4)
 
 
-def _blotched_sky(photo: np.ndarray, amplitude: float = 0.1) -> np.ndarray:
-    """Purple-green blobs about 4 px across every ~10 px, placed at random, over the top rows (the sky)."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:photo.shape[0], :photo.shape[1]]
-    blobs = np.zeros(photo.shape[:2])
-    for _ in range(photo.shape[1] * 60 // 100):
-        y, x, sign = rng.uniform(0, 60), rng.uniform(0, photo.shape[1]), rng.choice([-1.0, 1.0])
-        blobs += sign * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.5 ** 2))
-    return np.clip(photo + amplitude * blobs[..., None] * np.array([1.0, -1.0, 1.0]), 0, 1)
-
-
 def test_flat_chroma_ratio_flags_colour_blotches_over_the_sky_not_an_even_recolouring():
     from nstutils.course.beyond import flat_chroma_ratio
     from nstutils.images import load_image
@@ -272,8 +261,8 @@ def test_flat_chroma_ratio_flags_colour_blotches_over_the_sky_not_an_even_recolo
     assert flat_chroma_ratio(photo, photo) == pytest.approx(1.0)
     warmer = np.clip(photo * np.array([1.1, 1.0, 0.85]) + 0.02, 0, 1)       # evenly recoloured: still flat
     assert flat_chroma_ratio(warmer, photo) < 1.5
-    assert flat_chroma_ratio(_blotched_sky(photo), photo[np.newaxis]) > 3
-    grey_sky = _blotched_sky(photo, amplitude=0.0)
+    assert flat_chroma_ratio(blotched_sky(photo), photo[np.newaxis]) > 3
+    grey_sky = blotched_sky(photo, amplitude=0.0)
     assert flat_chroma_ratio(grey_sky, photo) == pytest.approx(1.0)
     with pytest.raises(SettingsError):
         flat_chroma_ratio(photo[:100], photo)
@@ -284,7 +273,7 @@ def test_a_blotched_sky_fails_the_photorealistic_assertion():
     from nstutils.images import load_image
 
     photo = load_image("tubingen", 256)[0]
-    looks = photo_looks(_blotched_sky(photo), photo)
+    looks = photo_looks(blotched_sky(photo), photo)
     assert looks["blotches"] > MAX_FLAT_CHROMA and not looks["findings"]["stays_photographic"], looks
     assert looks["findings"]["structure_kept"] and looks["speckle"] < 1.5   # the luminance measures miss it
 

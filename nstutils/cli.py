@@ -193,12 +193,12 @@ def _check_cache(settings) -> None:
     run: the weights are loaded (kept in memory for the run), a killed run's temporary files removed."""
     from .cache import remove_stale_temporaries
     from .config import cache_dir
-    from .weights import load_vgg19_weights
+    from .weights import NORMALIZED_SOURCES, load_vgg19_weights
 
     remove_stale_temporaries(cache_dir())
     source = settings.objective.weights
     if source != "imagenet":  # Keras' own download is Keras' business
-        load_vgg19_weights("compact" if source == "normalized" else source)
+        load_vgg19_weights("compact" if source in NORMALIZED_SOURCES else source)
 
 
 def _remaining(run, done_steps: int):

@@ -24,7 +24,9 @@ This module is the arithmetic only: :func:`mean_activations` measures the statis
 :mod:`nstutils.weights` computes the network once (3-7 s on 2 CPU cores: one pass of ten
 images at 256 px), caches it as ``.npz`` (with a sha256 sidecar) under the name
 :func:`inputs_key` gives, and serves it as ``load_vgg19_weights("normalized")`` and
-``FeatureExtractor(..., weights="normalized")``. Introduced in ``07_beyond`` and used by the
+``FeatureExtractor(..., weights="normalized")``; the same network with its statistics
+measured under max pooling is ``"normalized_max"`` (the course's paper transfers run in it:
+see :data:`nstutils.recipes.TRANSFER_POOLING`). Introduced in ``07_beyond`` and used by the
 course's paper figures.
 """
 
@@ -47,6 +49,8 @@ IMAGE_SIZE = 256
 EXTRA_IMAGES: Tuple[str, ...] = ("astronaut", "coffee", "chelsea")
 #: Pooling the statistics are measured with: the paper's network uses average pooling.
 STATISTICS_POOLING = "avg"
+#: The poolings a network can be normalised for (each gives its own network and cache file).
+POOLINGS = ("avg", "max")
 
 Weights = Dict[str, Tuple[np.ndarray, np.ndarray]]
 
@@ -174,17 +178,20 @@ def filter_scales(means: np.ndarray) -> np.ndarray:
     return np.where(means > 0, means, 1.0)
 
 
-def inputs_key(weights_sha256: str) -> str:
-    """A short hash of everything the normalised network depends on: recipe version, base weights, images, sizes.
+def inputs_key(weights_sha256: str, pooling: str = STATISTICS_POOLING) -> str:
+    """A short hash of everything the normalised network depends on: recipe version, base weights, images, sizes
+    and the pooling its statistics are measured with.
 
     ``weights_sha256`` is the base network's file hash; :mod:`nstutils.weights` names the cache file after this key.
     """
+    if pooling not in POOLINGS:
+        raise SettingsError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     from .data import registry
 
     entries = registry()
     images = [[name, entries[name].sha256 if name in entries else "skimage"] for name in normalization_images()]
     description = {"version": NORMALIZE_VERSION, "weights_sha256": weights_sha256, "size": IMAGE_SIZE,
-                   "pooling": STATISTICS_POOLING, "images": images}
+                   "pooling": pooling, "images": images}
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -86,7 +86,7 @@ class ObjectiveSettings:
                                                                "numbers")
     tv_kind: str = _option("l1", "total variation: l1 (absolute differences) or l2 (squared)", "choice", TV_KINDS)
     pooling: str = _option("max", "VGG19 pooling: max (Keras, the tutorial) or avg (the paper)", "choice", POOLINGS)
-    weights: str = _option("compact", "VGG19 weights: compact, normalized (the paper's), imagenet or a file path")
+    weights: str = _option("compact", "VGG19 weights: compact, normalized (the paper's), normalized_max, imagenet or a file path")
     compute_dtype: str = _option("auto", "convolution arithmetic: auto (measured), float32 or bfloat16", "choice",
                                  COMPUTE_DTYPES)
 

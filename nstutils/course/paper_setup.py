@@ -4,7 +4,10 @@ Convolutional Neural Networks*, CVPR 2016.
 The paper's setup differs from the TensorFlow tutorial's (``stylize``'s defaults):
 
 * VGG19 **normalised** so that every filter's mean activation is 1
-  (:mod:`nstutils.normalize`) and run with **average pooling**;
+  (:mod:`nstutils.normalize`) and run with **average pooling** for the reconstructions of
+  Figure 1 (:func:`reconstruction_options`) and Figure 7; the other transfers run with **max pooling** in the
+  network normalised for it (:data:`~nstutils.recipes.TRANSFER_POOLING`: the paper's average
+  pooling leaves dots of colour in flat skies with our 8-bit weights, measured there);
 * content layer ``conv4_2``; style layers ``conv1_1 … conv5_1`` with ``w_l = 1/5``;
 * the ratio α/β of content to style weight (1e-5 … 1e-2), converted to our mean-based
   losses by :func:`nstutils.course.experiments.weights_for_ratio` after scaling by
@@ -25,7 +28,7 @@ import numpy as np
 
 from nstutils.errors import SettingsError
 from nstutils.recipes import (PAPER_CONTENT_LAYER, PAPER_POOLING, PAPER_RATIO_SCALE, PAPER_STYLE_LAYERS,
-                              PAPER_WEIGHTS)
+                              PAPER_WEIGHTS, TRANSFER_POOLING, TRANSFER_WEIGHTS)
 from nstutils.run import StylizeResult, stylize
 from nstutils.vgg19 import CAFFE_MEAN_BGR, layer_name, layer_names
 
@@ -62,8 +65,8 @@ def paper_options(ratio: float, content_shape: Sequence[int], *, content_layer: 
         "content_weight": content_weight,
         "style_weight": style_weight,
         "tv_weight": 0.0,
-        "pooling": PAPER_POOLING,
-        "weights": PAPER_WEIGHTS,
+        "pooling": TRANSFER_POOLING,
+        "weights": TRANSFER_WEIGHTS,
         "init": "noise",
         "optimizer": "lbfgs",
     }
@@ -94,12 +97,16 @@ def reference_start(shape: Sequence[int], seed: int = 0, amplitude: float = REFE
     return np.clip(mean + amplitude * noise, 0.0, 1.0).astype(np.float32)
 
 
-def network_options(options: Mapping[str, Any], init: bool = True) -> Dict[str, Any]:
-    """The paper's network, optimiser and (with ``init``) white-noise start, under any caller overrides."""
-    base = {"pooling": PAPER_POOLING, "weights": PAPER_WEIGHTS, "optimizer": "lbfgs"}
-    if init:
-        base["init"] = "noise"
-    return {**base, **options}
+def reconstruction_options(options: Mapping[str, Any]) -> Dict[str, Any]:
+    """Figure 1's network (the paper's: normalised, average pooling) and L-BFGS, under any caller overrides."""
+    return {"pooling": PAPER_POOLING, "weights": PAPER_WEIGHTS, "optimizer": "lbfgs", **options}
+
+
+def transfer_options(options: Mapping[str, Any]) -> Dict[str, Any]:
+    """The transfers' network (:data:`~nstutils.recipes.TRANSFER_POOLING`), L-BFGS and a white-noise start,
+    under any caller overrides."""
+    return {"pooling": TRANSFER_POOLING, "weights": TRANSFER_WEIGHTS, "optimizer": "lbfgs", "init": "noise",
+            **options}
 
 
 def figure_size(max_dim, steps) -> Tuple[int, int]:

@@ -24,6 +24,9 @@ _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
                         [0.59590059, -0.27455667, -0.32134392],
                         [0.21153661, -0.52273617, 0.31119955]], dtype=np.float64)
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
+#: The luminance (Y) weights of R, G and B: YIQ's first row. Every grey image in the course is ``rgb @ LUMA_WEIGHTS``.
+LUMA_WEIGHTS = _RGB_TO_YIQ[0].copy()
+LUMA_WEIGHTS.setflags(write=False)
 
 
 def _hwc(image, name: str) -> np.ndarray:

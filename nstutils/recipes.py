@@ -49,11 +49,12 @@ PAPER_POOLING = "avg"
 PAPER_WEIGHTS = "normalized"
 #: The network the course's paper *transfers* (Figures 3-6, ``00_welcome``, ``04_style_layers``) run in: max
 #: pooling, with the weights normalised for max pooling. A measured departure from the paper: in its network,
-#: these 8-bit weights leave dots of colour a few pixels apart in every flat sky (Figure 3 at 256 px, 120 L-BFGS
+#: our VGG19 leaves dots of colour a few pixels apart in every flat sky (Figure 3 at 256 px, 120 L-BFGS
 #: steps: 3.5-46 times the painting's own hue dots; more steps, total variation, other layers and other ratios did
 #: not remove them without blurring the picture or losing the photo). Max pooling in the network normalised for it
-#: leaves 0.4-2.0 with the photo's layout kept; the avg-normalised network with max pooling lost the photo. See
-#: docs/paper.md, "Dots of colour in the painted skies".
+#: leaves 0.4-2.0 with the photo's layout kept; the avg-normalised network with max pooling lost the photo. The
+#: weights' 8-bit rounding is not the cause (doubling its error left the dots as they were). See docs/paper.md,
+#: "Dots of colour in the painted skies".
 TRANSFER_POOLING = "max"
 TRANSFER_WEIGHTS = "normalized_max"
 #: The α/β ratios of the paper's Figure 4 grid (columns).

@@ -7,7 +7,7 @@ The paper's setup differs from the TensorFlow tutorial's (``stylize``'s defaults
   (:mod:`nstutils.normalize`) and run with **average pooling** for the reconstructions of
   Figure 1 (:func:`reconstruction_options`) and Figure 7; the other transfers run with **max pooling** in the
   network normalised for it (:data:`~nstutils.recipes.TRANSFER_POOLING`: the paper's average
-  pooling leaves dots of colour in flat skies with our 8-bit weights, measured there);
+  pooling leaves dots of colour in flat skies with our VGG19, measured there);
 * content layer ``conv4_2``; style layers ``conv1_1 … conv5_1`` with ``w_l = 1/5``;
 * the ratio α/β of content to style weight (1e-5 … 1e-2), converted to our mean-based
   losses by :func:`nstutils.course.experiments.weights_for_ratio` after scaling by

@@ -197,12 +197,12 @@ def _peak_centres(height: np.ndarray, strong: np.ndarray) -> np.ndarray:
 
 def grid_locking(image, period: int = 4, *, contrast: float = 0.05) -> float:
     """How far the dots of colour in ``image`` (:func:`hue_dots` at ``contrast``) crowd onto one phase of a grid
-    ``period`` px wide (``00_welcome``, docs/paper.md's sky dots): the count of the fullest of the ``period²``
+    ``period`` px wide (docs/paper.md's notes on the sky dots): the count of the fullest of the ``period²``
     phases (row, column modulo ``period``) less the mean, over the square root of the mean (a Poisson z-score).
 
     A painting's dots keep to no grid: the five course paintings at 256 px measure 0.7-2.4. VGG19's first two
     2×2 poolings put what the deeper layers ask of a pixel on a 4-px grid; the paper-setup transfers at 256 px
-    measured 3.8-8.0, clean-looking or dotted alike. 0 when there are fewer dots than phases.
+    measured 3.7-8.0, clean-looking or dotted alike. 0 when there are fewer dots than phases.
     """
     dots = hue_dots(image, contrast=contrast)
     if period < 2 or len(dots) < period * period:

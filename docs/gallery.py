@@ -97,10 +97,6 @@ def main(only: set) -> None:
                           "Starry Night + Scream": blend.image}, size=3), "07_beyond")
 
 
-#: Size and L-BFGS steps of the paper's figures in docs/paper.md (00's gallery at full quality runs the same).
-PAPER_SIZE, PAPER_STEPS = paper.DEFAULT_SIZE, paper.FIGURE_STEPS
-
-
 #: docs/paper.md keeps everything below this line when the figures above it are made again.
 NOTES_MARKER = "<!-- notes: kept as they are by `make gallery`, which rewrites everything above -->"
 
@@ -216,7 +212,7 @@ def paper_figures(only: Iterable[str] = ()) -> None:
     target = OUT.parent / "paper.md"
     previous = target.read_text(encoding="utf-8") if target.exists() else ""
     kept = _sections(previous)
-    size, steps = PAPER_SIZE, PAPER_STEPS
+    size, steps = paper.DEFAULT_SIZE, paper.FIGURE_STEPS   # 00's gallery at full quality runs the same
     lines = ["# The paper, figure by figure", "",
              "Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*, CVPR 2016, reproduced",
              f"with `nstutils.course.paper` at {size} px, {steps} L-BFGS steps, with the paper's network",

@@ -15,7 +15,7 @@ from typing import Dict, Iterable
 
 from .cache import MemoryCache
 from .errors import SettingsError
-from .settings import POOLINGS
+from .settings import check_pooling
 from .vgg19 import LAYERS, forward, layer_names
 from .weights import load_vgg19_weights
 
@@ -44,8 +44,7 @@ class FeatureExtractor:
         self.layers = layer_names(layers)
         if not self.layers:
             raise SettingsError("FeatureExtractor needs at least one layer")
-        if pooling not in POOLINGS:
-            raise SettingsError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        check_pooling(pooling)
         if compute_dtype not in ("float32", "bfloat16"):
             raise SettingsError(f"compute_dtype must be 'float32' or 'bfloat16', got {compute_dtype!r}")
         self.pooling = pooling

@@ -39,7 +39,7 @@ from typing import Dict, Mapping, Sequence, Tuple
 import numpy as np
 
 from .errors import SettingsError, WeightsError
-from .settings import POOLINGS
+from .settings import check_pooling
 from .vgg19 import CONV_LAYERS, LAYERS, forward
 
 #: Bump when the recipe changes, so old cache files are not used.
@@ -72,7 +72,7 @@ def mean_activations(weights: Weights, images: Sequence, pooling: str = STATISTI
     """
     import tensorflow as tf
 
-    _check_pooling(pooling)
+    check_pooling(pooling)
     if until not in CONV_LAYERS:
         raise SettingsError(f"until must be a conv layer, one of {', '.join(CONV_LAYERS)}; got {until!r}")
     if len(images) == 0:
@@ -97,12 +97,6 @@ def mean_activations(weights: Weights, images: Sequence, pooling: str = STATISTI
             totals[name] += total.numpy().astype(np.float64)
             positions[name] += float(count)
     return {name: totals[name] / positions[name] for name in names}
-
-
-def _check_pooling(pooling: str) -> None:
-    """Each pooling VGG19 runs with (:data:`nstutils.settings.POOLINGS`) has its own normalised network."""
-    if pooling not in POOLINGS:
-        raise SettingsError(f"pooling must be one of {', '.join(sorted(POOLINGS))}, got {pooling!r}")
 
 
 def _as_batch(image) -> np.ndarray:
@@ -188,7 +182,7 @@ def inputs_key(weights_sha256: str, pooling: str = STATISTICS_POOLING) -> str:
 
     ``weights_sha256`` is the base network's file hash; :mod:`nstutils.weights` names the cache file after this key.
     """
-    _check_pooling(pooling)
+    check_pooling(pooling)
     from .data import registry
 
     entries = registry()

@@ -192,6 +192,14 @@ def window_improvement(best_by_step: Sequence[float], window: int) -> Optional[f
     return (before - now) / abs(before) if before else 0.0
 
 
+def check_pooling(pooling: str, name: str = "pooling") -> str:
+    """``pooling`` if VGG19 runs with it (one of :data:`POOLINGS`; each has its own normalised network), else a
+    :class:`~nstutils.errors.SettingsError` naming ``name`` and the choices."""
+    if pooling not in POOLINGS:
+        raise SettingsError(f"{name} must be one of {', '.join(sorted(POOLINGS))}, got {pooling!r}")
+    return pooling
+
+
 def default_max_steps(optimizer: str = "lbfgs") -> int:
     """Cap on steps of an adaptive run: 1,000 for L-BFGS, 3,000 for Adam and gd; 10 in fast mode."""
     return pick({"lbfgs": 1000}.get(optimizer, 3000), 10)

@@ -27,7 +27,7 @@ from nstutils.errors import SettingsError
 from nstutils.features import get_extractor
 from nstutils.images import load_image
 from nstutils.run import StylizeResult, stylize
-from nstutils.settings import POOLINGS
+from nstutils.settings import check_pooling
 from nstutils.vgg19 import layer_name
 
 
@@ -100,8 +100,7 @@ def pooling_gradients(x, kind: str = "max", upstream=None) -> Tuple[np.ndarray, 
     """
     import tensorflow as tf
 
-    if kind not in POOLINGS:
-        raise SettingsError(f"kind must be one of {', '.join(POOLINGS)}, got {kind!r}")
+    check_pooling(kind, "kind")
     x = np.asarray(x, np.float32)
     if x.ndim != 2 or x.shape[0] % 2 or x.shape[1] % 2 or not x.size:
         raise SettingsError(f"pooling_gradients needs a 2-D map with even height and width, got shape {x.shape}")

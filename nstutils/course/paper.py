@@ -117,8 +117,8 @@ def style_reconstructions(painting="starry_night", stacks: Sequence[Sequence[str
 MAX_SPECKLE_EXCESS = 2.0
 
 #: Most :func:`~nstutils.course.beyond.hue_dots` a gallery image may have where the photo is flat (its sky), per area,
-#: over the painting's own (at least 2 dots; :func:`~nstutils.course.beyond.dot_excess`). Skies that look clean: 0-2.6;
-#: dotted to the eye: 4.0 (The Scream, 200 steps, TV 1.5/px), 8.0-8.5 (200 steps), 17-103 (average pooling).
+#: over the painting's own (at least 2 dots; :func:`~nstutils.course.beyond.dot_excess`). 0-2.6 where dots are faint (3×
+#: enlarged, The Scream's 2.0 still shows a faint grid); plain: 4.0-8.5 (200 steps), 17-103 (average pooling).
 MAX_SKY_DOT_EXCESS = 3.0
 
 #: Most :func:`~nstutils.course.measures.content_distance` to the photo a gallery image may have and still keep its

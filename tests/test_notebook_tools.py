@@ -145,3 +145,20 @@ def test_measure_times_a_notebook_in_its_own_kernel_and_names_the_slow_cells(tmp
     assert 0.8 <= result["slow_cells"][0][2] < result["seconds"]
     assert result["peak_gib"] > 0.01   # a Python kernel's resident memory, sampled
     assert (tmp_path / "kept" / "wait.ipynb").exists()
+
+
+def test_the_stopping_rule_in_the_texts_is_the_default_one():
+    """The texts that state the stopping rule in numbers state RunSettings' defaults (they once said 0.5 % after the
+    default became 0.7 %)."""
+    from nstutils.settings import RunSettings
+
+    root = Path(__file__).resolve().parents[1]
+    texts = {path.name: path.read_text() for path in [root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]}
+    rule = re.compile(r"`?stop_tolerance`? \((\d+(?:\.\d+)?) ?%\)|less than (\d+(?:\.\d+)?) ?% over (?:the last )?(\d+)")
+    found = [(name, match) for name, text in texts.items() for match in rule.finditer(text)]
+    assert {name for name, _ in found} >= {"README.md", "00_welcome.ipynb", "05_full_transfer.ipynb"}
+    default = RunSettings()
+    for name, match in found:
+        percent = float(match[1] or match[2])
+        assert percent == pytest.approx(100 * default.stop_tolerance), (name, match[0])
+        assert match[3] in (None, str(default.stop_window)), (name, match[0])

@@ -162,3 +162,6 @@ def test_the_stopping_rule_in_the_texts_is_the_default_one():
         percent = float(match[1] or match[2])
         assert percent == pytest.approx(100 * default.stop_tolerance), (name, match[0])
         assert match[3] in (None, str(default.stop_window)), (name, match[0])
+    windows = [(name, window) for name, text in texts.items() for window in re.findall(r"`stop_window` \((\d+)\)", text)]
+    assert {name for name, _ in windows} >= {"00_welcome.ipynb", "05_full_transfer.ipynb"}
+    assert all(window == str(default.stop_window) for _, window in windows), windows

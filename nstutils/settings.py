@@ -108,7 +108,7 @@ class ObjectiveSettings:
             resolved = resolve(list(style_layers), layer_weights)
             layer_weights = tuple(resolved[k] for k in style_layers)
         _choice("tv_kind", self.tv_kind, TV_KINDS)
-        _choice("pooling", self.pooling, POOLINGS)
+        check_pooling(self.pooling)
         _choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
         if not isinstance(self.weights, str) or not self.weights:
             raise SettingsError(f"weights must be a source name or a file path, got {self.weights!r}")
@@ -194,10 +194,8 @@ def window_improvement(best_by_step: Sequence[float], window: int) -> Optional[f
 
 def check_pooling(pooling: str, name: str = "pooling") -> str:
     """``pooling`` if VGG19 runs with it (one of :data:`POOLINGS`; each has its own normalised network), else a
-    :class:`~nstutils.errors.SettingsError` naming ``name`` and the choices."""
-    if pooling not in POOLINGS:
-        raise SettingsError(f"{name} must be one of {', '.join(sorted(POOLINGS))}, got {pooling!r}")
-    return pooling
+    :class:`~nstutils.errors.SettingsError` naming ``name``, the closest choice and all of them (as Settings does)."""
+    return _choice(name, pooling, POOLINGS)
 
 
 def default_max_steps(optimizer: str = "lbfgs") -> int:

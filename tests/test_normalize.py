@@ -186,8 +186,10 @@ def test_each_pooling_has_its_own_network_and_file(isolated_cache):
     W.load_normalized_weights("max")  # both kept in memory: neither is computed again
     W.load_normalized_weights("avg")
     assert calls == ["avg", "max"]
-    with pytest.raises(SettingsError, match="pooling must be one of avg, max"):
+    with pytest.raises(SettingsError, match="unknown pooling 'median'. Choose from max, avg"):
         W.normalized_cache_path("median")
+    with pytest.raises(SettingsError, match="unknown pooling 'mx'. Did you mean 'max'?"):
+        W.normalized_cache_path("mx")
 
 
 def test_real_normalized_network():

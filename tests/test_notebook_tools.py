@@ -108,6 +108,21 @@ def test_readme_shows_the_measured_notebook_costs():
     assert one.splitlines()[-1] == "| 05_full_transfer | not measured | 15 min 05 s, 2.35 GiB |"
 
 
+def test_readme_cell_timings_are_the_measured_ones():
+    """The minutes README gives for 00's and 07's slowest cells are teach/notebook_costs.json's slow_cells."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "teach" / "notebook_costs.json").read_text())
+    readme = " ".join((root / "README.md").read_text().split())
+    minutes = {(name, heading): seconds / 60 for name, modes in report.items()
+               for _, heading, seconds in modes.get("full", {}).get("slow_cells", [])}
+    first, gallery = minutes["00_welcome", "Look at a finished result"], minutes["00_welcome", "Paint one photo in five styles"]
+    assert f"takes {first:.1f} min and its gallery" in readme and f"120 steps) {gallery:.1f} min" in readme
+    large = minutes["07_beyond", "Make a large image coarse-to-fine"]
+    others = [m for (name, heading), m in minutes.items() if name == "07_beyond" and m != large and m > 1]
+    assert f"coarse-to-fine cell alone takes {large:.0f} min, each of its other comparisons " \
+           f"{min(others):.0f}–{max(others):.0f} min" in readme
+
+
 def test_every_overview_states_the_measured_run_time():
     tool = load_tool("measure_notebooks")
     root = Path(__file__).resolve().parents[1]

@@ -12,7 +12,8 @@ DEMO := outputs/tubingen_starry_night.jpg
 NBVAL_TIMEOUT ?= 600
 # Tests run in two processes (pytest-xdist), one test file or notebook each: much of a test is starting
 # Python, importing TensorFlow (5 s) and tracing the network, which one core does while the other computes.
-# TEST_WORKERS=0 runs them in this process, one after another.
+# TEST_WORKERS=0 runs them in this process, one after another. Their Jupyter kernels use Unix sockets
+# (tests/kernels.py; a plugin for nbval): two workers' kernels raced for the same TCP port.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
@@ -36,7 +37,7 @@ $(DEMO): | setup
 
 test: setup check-notebooks
 	NSTUTILS_FAST=1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=15 tests
-	NSTUTILS_FAST=1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p no:randomly notebooks
+	NSTUTILS_FAST=1 $(BIN)/python -m pytest $(PYTEST_PARALLEL) --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p no:randomly -p tests.kernels notebooks
 
 check-notebooks: setup
 	$(BIN)/python tools/notebooks.py check notebooks

@@ -15,6 +15,8 @@ from typing import Dict
 
 import pytest
 
+from kernels import unix_socket_config
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 NBGRADER_CELLS = ROOT / "tools" / "nbgrader_cells.py"
@@ -48,10 +50,15 @@ def course_env() -> Dict[str, str]:
 
 
 def lay_out_course(course: Path) -> None:
-    """``tools/nbgrader_cells.py --course``: the course folder with every notebook's cell metadata written."""
+    """``tools/nbgrader_cells.py --course``: the course folder with every notebook's cell metadata written.
+
+    The shipped nbgrader_config.py gets two lines more, so that autograde's kernels use Unix sockets
+    (:mod:`kernels`): other test workers start kernels at the same time."""
     done = subprocess.run([sys.executable, str(NBGRADER_CELLS), "--course", str(course), str(NOTEBOOKS)],
                           cwd=ROOT, env=course_env(), capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-4000:]
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
+        config.write(unix_socket_config(course))
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:

@@ -581,6 +581,7 @@ def test_a_failing_check_fails_its_notebook_cell_and_shows_only_its_message(tmp_
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from kernels import AsyncIPCKernelManager
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import tensorflow as tf\nfrom nstutils.course import check\n"
@@ -589,7 +590,7 @@ def test_a_failing_check_fails_its_notebook_cell_and_shows_only_its_message(tmp_
                 nbformat.v4.new_code_cell("def content_loss(F, P):\n    return F.oops()\n"
                                           "check.content_loss(content_loss)")]
     client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}})
+                            kernel_manager_class=AsyncIPCKernelManager, resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
     for index, phrase in ((1, "use tf.reduce_mean, not tf.reduce_sum"), (2, "content_loss raised AttributeError")):
         errors = [o for o in nb.cells[index].outputs if o.output_type == "error"]
@@ -601,7 +602,7 @@ def test_a_failing_check_fails_its_notebook_cell_and_shows_only_its_message(tmp_
     assert "return F.oops()" in "\n".join(nb.cells[2].outputs[-1].traceback)
     nb.cells = nb.cells[:2]
     with pytest.raises(CellExecutionError, match="use tf.reduce_mean, not tf.reduce_sum") as info:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
+        NotebookClient(nb, timeout=300, kernel_name="python3", kernel_manager_class=AsyncIPCKernelManager,
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert info.value.ename == "CheckError"
 

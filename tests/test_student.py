@@ -19,6 +19,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from course_tools import NOTEBOOKS, lay_out_course, nbgrader, require_nbgrader
+from kernels import AsyncIPCKernelManager
 
 require_nbgrader()
 CELL_TIMEOUT = 900
@@ -47,7 +48,7 @@ def run_until_error(nb, cwd: Path, timeout: int = CELL_TIMEOUT) -> Tuple[int | N
     Returns ``(index of the failing cell or None, exception name, exception value, printed text)``.
     """
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(cwd)}})
+                            kernel_manager_class=AsyncIPCKernelManager, resources={"metadata": {"path": str(cwd)}})
     printed: List[str] = []
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):

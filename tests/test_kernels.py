@@ -53,4 +53,5 @@ def test_nbval_plugin_starts_notebook_kernels_on_unix_sockets(tmp_path):
                                  capture_output=True, text=True, timeout=300)
     assert with_plugin.returncode == 0, with_plugin.stdout[-3000:]
     without = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert without.returncode == 1 and "AssertionError" in without.stdout and ": tcp" in without.stdout, without.stdout[-3000:]
+    failed = without.returncode == 1 and "AssertionError" in without.stdout and ": tcp" in without.stdout
+    assert failed, without.stdout[-3000:]

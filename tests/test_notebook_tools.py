@@ -115,7 +115,8 @@ def test_readme_cell_timings_are_the_measured_ones():
     readme = " ".join((root / "README.md").read_text().split())
     minutes = {(name, heading): seconds / 60 for name, modes in report.items()
                for _, heading, seconds in modes.get("full", {}).get("slow_cells", [])}
-    first, gallery = minutes["00_welcome", "Look at a finished result"], minutes["00_welcome", "Paint one photo in five styles"]
+    first = minutes["00_welcome", "Look at a finished result"]
+    gallery = minutes["00_welcome", "Paint one photo in five styles"]
     assert f"takes {first:.1f} min and its gallery" in readme and f"120 steps) {gallery:.1f} min" in readme
     large = minutes["07_beyond", "Make a large image coarse-to-fine"]
     others = [m for (name, heading), m in minutes.items() if name == "07_beyond" and m != large and m > 1]

@@ -27,10 +27,6 @@ _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
 #: The luminance (Y) weights of R, G and B: YIQ's first row. Every grey image in the course is ``rgb @ LUMA_WEIGHTS``.
 LUMA_WEIGHTS = _RGB_TO_YIQ[0].copy()
 LUMA_WEIGHTS.setflags(write=False)
-#: RGB -> (I, Q), the colour alone: YIQ's last two rows as a ``[3, 2]`` matrix (``rgb @ CHROMA_WEIGHTS``). A grey
-#: image has I = Q = 0. The transfers' total variation is taken on these (:func:`nstutils.losses.total_variation_loss`).
-CHROMA_WEIGHTS = _RGB_TO_YIQ[1:].T.copy()
-CHROMA_WEIGHTS.setflags(write=False)
 
 
 def _hwc(image, name: str) -> np.ndarray:

@@ -12,9 +12,7 @@ positions and ``N = C`` channels.
   ``4 · w_l · E_l`` for the paper's ``E_l = Σ(G − A)² / (4 N² M²)`` (unnormalised Grams).
 * ``total_variation_loss``: ``"l1"`` (default) is the sum over the image of the absolute
   differences between neighbouring pixels, in x and in y, as ``tf.image.total_variation``;
-  ``"l2"`` sums the squared differences instead; ``"chroma"`` is ``"l1"`` of the colour alone, the YIQ
-  chroma ``I, Q = rgb @ CHROMA_WEIGHTS`` (:mod:`nstutils.color`): brightness edges cost nothing, so it
-  removes isolated dots of colour and keeps the strokes (the paper's transfers, ``04_style_layers``).
+  ``"l2"`` sums the squared differences instead.
 
 These are exactly the TensorFlow tutorial's terms, so with its weights
 (content 1e4, style 1e-2, TV 30) ``total_loss`` is its objective. Every function
@@ -28,7 +26,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from .color import CHROMA_WEIGHTS
 from .errors import SettingsError
 from .vgg19 import layer_name
 
@@ -147,22 +144,16 @@ def total_variation_loss(image: TensorLike, kind: str = "l1") -> tf.Tensor:
     """Total variation summed over the image (and batch).
 
     ``"l1"``: ``Σ|dx| + Σ|dy|`` (equals ``tf.image.total_variation``); ``"l2"``:
-    ``Σdx² + Σdy²``. Large when neighbouring pixels differ: it penalises noise. ``"chroma"``:
-    ``"l1"`` of ``I, Q = rgb @ CHROMA_WEIGHTS``, the colour without the brightness (``[..., 3]`` images only).
+    ``Σdx² + Σdy²``. Large when neighbouring pixels differ: it penalises noise.
     """
     import tensorflow as tf
 
-    if kind == "chroma":
-        image = tf.convert_to_tensor(image, dtype=tf.float32)
-        if image.shape[-1] != 3:
-            raise SettingsError(f"total variation 'chroma' needs RGB images [..., 3], got shape {image.shape}")
-        image, kind = tf.tensordot(image, tf.constant(CHROMA_WEIGHTS, tf.float32), 1), "l1"
     dy, dx = image_differences(image)
     if kind == "l1":
         return tf.reduce_sum(tf.abs(dx)) + tf.reduce_sum(tf.abs(dy))
     if kind == "l2":
         return tf.reduce_sum(tf.square(dx)) + tf.reduce_sum(tf.square(dy))
-    raise SettingsError(f"total variation kind must be 'l1', 'l2' or 'chroma', got {kind!r}")
+    raise SettingsError(f"total variation kind must be 'l1' or 'l2', got {kind!r}")
 
 
 def with_input_gradient(loss_of: Callable[[Any], Any], jit_compile: Optional[bool] = None) -> Callable:

@@ -57,16 +57,6 @@ PAPER_WEIGHTS = "normalized"
 #: "Dots of colour in the painted skies".
 TRANSFER_POOLING = "max"
 TRANSFER_WEIGHTS = "normalized_max"
-#: The transfers' total variation: on the colour alone (``tv_kind="chroma"``,
-#: :func:`nstutils.losses.total_variation_loss`), a second measured departure (the paper has none). Even in the max-pooling network the sky keeps dots of colour a
-#: few pixels apart, more with more steps (*The Scream*, *The Shipwreck* at 256 px, 200 L-BFGS steps: 8.0 and 8.5 times
-#: the painting's own hue dots). The **content** loss pays for them: smoothing them away raised the content loss
-#: at conv4_2 from 0.37 to 1.33 and left the style loss as it was. Total variation on RGB blurred the strokes before
-#: the dots went; on the colour alone, at this weight, the dots fell to 0.5 and 0.0 with strokes, colours and the
-#: photo's layout kept (docs/paper.md). A sum over pixels, like the paper's content loss that
-#: :func:`~nstutils.course.experiments.weights_for_ratio` converts, so one weight holds at every image size.
-TRANSFER_TV_KIND = "chroma"
-TRANSFER_TV_WEIGHT = 1e-4
 #: The α/β ratios of the paper's Figure 4 grid (columns).
 PAPER_RATIOS: Tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
 #: The paper's style reconstructions (Figure 1, Figure 4's rows): conv1_1; conv1_1+conv2_1; … conv1_1…conv5_1.

@@ -34,7 +34,7 @@ from .vgg19 import layer_names
 OPTIMIZERS = ("lbfgs", "adam", "gd")
 INITS = ("content", "color", "noise", "style")
 POOLINGS = ("max", "avg")
-TV_KINDS = ("l1", "l2", "chroma")
+TV_KINDS = ("l1", "l2")
 COMPUTE_DTYPES = ("auto", "float32", "bfloat16")
 
 
@@ -84,8 +84,7 @@ class ObjectiveSettings:
                                minimum=0.0)
     style_layer_weights: Optional[Tuple[float, ...]] = _option(None, "one weight w_l per style layer (default 1/L)",
                                                                "numbers")
-    tv_kind: str = _option("l1", "total variation: l1 (absolute differences), l2 (squared) or chroma (l1 of the "
-                           "colour alone)", "choice", TV_KINDS)
+    tv_kind: str = _option("l1", "total variation: l1 (absolute differences) or l2 (squared)", "choice", TV_KINDS)
     pooling: str = _option("max", "VGG19 pooling: max (Keras, the tutorial) or avg (the paper)", "choice", POOLINGS)
     weights: str = _option("compact", "VGG19 weights: compact, normalized (the paper's), normalized_max, imagenet or a file path")
     compute_dtype: str = _option("auto", "convolution arithmetic: auto (measured), float32 or bfloat16", "choice",

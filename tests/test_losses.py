@@ -87,21 +87,6 @@ def test_total_variation_by_hand():
         total_variation_loss(image, "l3")
 
 
-def test_total_variation_of_the_colour_alone(rng):
-    """"chroma" is l1 of YIQ's I and Q, recomputed here from the FCC coefficients: brightness edges cost nothing."""
-    to_iq = np.array([[0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]]).T
-    image = rng.uniform(size=(1, 5, 7, 3)).astype(np.float32)
-    iq = image.astype(np.float64) @ to_iq
-    expected = np.abs(np.diff(iq, axis=1)).sum() + np.abs(np.diff(iq, axis=2)).sum()
-    assert float(total_variation_loss(image, "chroma")) == pytest.approx(expected, rel=1e-3)
-    assert float(total_variation_loss(image[0], "chroma")) == pytest.approx(expected, rel=1e-3)  # [H, W, 3] too
-    grey = np.repeat(rng.uniform(size=(1, 5, 7, 1)), 3, axis=-1).astype(np.float32)  # strong brightness edges
-    assert float(total_variation_loss(grey)) > 1.0
-    assert float(total_variation_loss(grey, "chroma")) == pytest.approx(0.0, abs=1e-5)
-    with pytest.raises(SettingsError, match="RGB"):
-        total_variation_loss(image[..., :2], "chroma")
-
-
 def test_total_variation_l1_equals_tensorflow(rng):
     image = rng.uniform(size=(1, 9, 11, 3)).astype(np.float32)
     expected = float(tf.reduce_sum(tf.image.total_variation(tf.constant(image))))

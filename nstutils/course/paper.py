@@ -374,7 +374,7 @@ def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RAT
     max_dim, steps = figure_size(max_dim, steps)
     photo = load_image(content, max_dim=max_dim)
     style_image = load_image(style, max_dim=max_dim)
-    options = {"tv_weight": PHOTO_TV_WEIGHT / photo[0, ..., 0].size, "tv_kind": "l1", **PAPER_NETWORK, **options}
+    options = {"tv_weight": PHOTO_TV_WEIGHT / (photo.shape[1] * photo.shape[2]), **PAPER_NETWORK, **options}
     result = stylize_paper(photo, style_image, ratio, max_dim, steps, seed, options, init=init)
     means = {"content": photo[0].reshape(-1, 3).mean(0), "style": style_image[0].reshape(-1, 3).mean(0),
              "result": result.image.reshape(-1, 3).mean(0)}

@@ -13,8 +13,7 @@ The paper's setup differs from the TensorFlow tutorial's (``stylize``'s defaults
   losses by :func:`nstutils.course.experiments.weights_for_ratio` after scaling by
   :data:`~nstutils.recipes.PAPER_RATIO_SCALE` (taken literally, the paper's ratios give the
   photo back unchanged: measured, see there);
-* no total-variation term (our transfers add a small one on the colour alone,
-  :data:`~nstutils.recipes.TRANSFER_TV_KIND`: measured there), a **white-noise** start and L-BFGS.
+* no total-variation term, a **white-noise** start and L-BFGS.
 
 Every constant comes from :mod:`nstutils.recipes`. :func:`paper_options` returns exactly these
 as ``stylize`` keyword arguments; the figures (:mod:`nstutils.course.paper`) run through
@@ -29,7 +28,7 @@ import numpy as np
 
 from nstutils.errors import SettingsError
 from nstutils.recipes import (PAPER_CONTENT_LAYER, PAPER_POOLING, PAPER_RATIO_SCALE, PAPER_STYLE_LAYERS,
-                              PAPER_WEIGHTS, TRANSFER_POOLING, TRANSFER_TV_KIND, TRANSFER_TV_WEIGHT, TRANSFER_WEIGHTS)
+                              PAPER_WEIGHTS, TRANSFER_POOLING, TRANSFER_WEIGHTS)
 from nstutils.run import StylizeResult, stylize
 from nstutils.vgg19 import CAFFE_MEAN_BGR, layer_name, layer_names
 
@@ -69,6 +68,7 @@ def paper_options(ratio: float, content_shape: Sequence[int], *, content_layer: 
         "style_layers": tuple(layer_names(style_layers)),
         "content_weight": content_weight,
         "style_weight": style_weight,
+        "tv_weight": 0.0,
         **overrides,
     })
 
@@ -106,10 +106,10 @@ def reconstruction_options(options: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def transfer_options(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """The transfers' network (:data:`~nstutils.recipes.TRANSFER_POOLING`), total variation on the colour
-    (:data:`~nstutils.recipes.TRANSFER_TV_KIND`), L-BFGS and a white-noise start, under any caller overrides."""
-    return {"pooling": TRANSFER_POOLING, "weights": TRANSFER_WEIGHTS, "tv_kind": TRANSFER_TV_KIND,
-            "tv_weight": TRANSFER_TV_WEIGHT, "optimizer": "lbfgs", "init": "noise", **options}
+    """The transfers' network (:data:`~nstutils.recipes.TRANSFER_POOLING`), L-BFGS and a white-noise start,
+    under any caller overrides."""
+    return {"pooling": TRANSFER_POOLING, "weights": TRANSFER_WEIGHTS, "optimizer": "lbfgs", "init": "noise",
+            **options}
 
 
 def figure_size(max_dim, steps) -> Tuple[int, int]:

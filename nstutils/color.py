@@ -38,6 +38,17 @@ def _hwc(image, name: str) -> np.ndarray:
     return array
 
 
+def luminance_image(image):
+    """A ``[..., 3]`` image as a TensorFlow tensor of the same shape whose three channels are all its luminance
+    ``Y = rgb @ LUMA_WEIGHTS``: what the content loss compares with ``content_channels="luminance"``
+    (:class:`nstutils.settings.ObjectiveSettings`; docs/paper.md, the sky dots). Differentiable."""
+    import tensorflow as tf
+
+    image = tf.convert_to_tensor(image, tf.float32)
+    luma = tf.tensordot(image, tf.constant(LUMA_WEIGHTS, tf.float32), 1)[..., tf.newaxis]
+    return tf.concat([luma, luma, luma], axis=-1)
+
+
 def rgb_to_yiq(image: ArrayLike) -> np.ndarray:
     """RGB ``[H, W, 3]`` in [0, 1] -> YIQ (Y in [0, 1] is the luminance; I, Q carry colour)."""
     return (_hwc(image, "image") @ _RGB_TO_YIQ.T).astype(np.float32)

@@ -42,6 +42,9 @@ class StyleObjective:
         self.settings = s = replace(s, compute_dtype=resolve_compute_dtype(s.compute_dtype))
         self.extractor = get_extractor(s.content_layers + tuple(l for l in s.style_layers if l not in s.content_layers),
                                        s.pooling, s.weights, s.compute_dtype)
+        # content on the luminance: a second pass of the grey image, through the content layers only
+        self._content_extractor = (get_extractor(s.content_layers, s.pooling, s.weights, s.compute_dtype)
+                                   if s.content_channels == "luminance" and s.content_layers else None)
         self._images = (load_image(content_image), load_image(style_image))  # for exact() below
         for image, what in zip(self._images, ("the content image", "the style image")):
             check_min_side(image, name=what)  # VGG19's poolings need 16 px: one ImageError, not TensorFlow's
@@ -49,7 +52,7 @@ class StyleObjective:
         style = tf.constant(self._images[1], tf.float32)
         self._exact: Optional["StyleObjective"] = None
         self.shape = tuple(content.shape)
-        content_features = self.extractor(content)
+        content_features = self.content_features(content, None)
         style_features = self.extractor(style)
         self.content_targets = {k: tf.constant(content_features[k]) for k in s.content_layers}
         self.style_targets = {k: tf.constant(gram_matrix(style_features[k])) for k in s.style_layers}
@@ -111,6 +114,15 @@ class StyleObjective:
         self._exact = None
         self._compile()
 
+    def content_features(self, image, features):
+        """The content layers' feature maps of ``image``: from ``features`` (the pass that also gives the style
+        layers), or with ``content_channels="luminance"`` from a pass of its grey version."""
+        if self._content_extractor is not None:
+            from .color import luminance_image
+
+            return self._content_extractor(luminance_image(image))
+        return features if features is not None else self.extractor(image)
+
     def tv_loss(self, image):
         """The unweighted total-variation term of ``image`` (``losses.total_variation_loss``).
 
@@ -129,8 +141,12 @@ class StyleObjective:
         s = self.settings
         features = self.extractor(image)
         zero = tf.constant(0.0)
-        content = (s.content_weight * content_loss({k: features[k] for k in s.content_layers}, self.content_targets)
-                   if s.content_layers else zero)
+        if s.content_layers:
+            content_features = self.content_features(image, features)
+            content = s.content_weight * content_loss({k: content_features[k] for k in s.content_layers},
+                                                      self.content_targets)
+        else:
+            content = zero
         style = (s.style_weight * style_loss({k: features[k] for k in s.style_layers}, self.style_targets,
                                              self.style_layer_weights)
                  if s.style_layers else zero)

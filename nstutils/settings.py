@@ -35,6 +35,7 @@ OPTIMIZERS = ("lbfgs", "adam", "gd")
 INITS = ("content", "color", "noise", "style")
 POOLINGS = ("max", "avg")
 TV_KINDS = ("l1", "l2")
+CONTENT_CHANNELS = ("rgb", "luminance")
 COMPUTE_DTYPES = ("auto", "float32", "bfloat16")
 
 
@@ -85,6 +86,9 @@ class ObjectiveSettings:
     style_layer_weights: Optional[Tuple[float, ...]] = _option(None, "one weight w_l per style layer (default 1/L)",
                                                                "numbers")
     tv_kind: str = _option("l1", "total variation: l1 (absolute differences) or l2 (squared)", "choice", TV_KINDS)
+    content_channels: str = _option("rgb", "what the content loss compares: rgb (the image) or luminance (its grey "
+                                    "version: the photo gives the layout, the painting all the colour)", "choice",
+                                    CONTENT_CHANNELS)
     pooling: str = _option("max", "VGG19 pooling: max (Keras, the tutorial) or avg (the paper)", "choice", POOLINGS)
     weights: str = _option("compact", "VGG19 weights: compact, normalized (the paper's), normalized_max, imagenet or a file path")
     compute_dtype: str = _option("auto", "convolution arithmetic: auto (measured), float32 or bfloat16", "choice",
@@ -108,6 +112,7 @@ class ObjectiveSettings:
             resolved = resolve(list(style_layers), layer_weights)
             layer_weights = tuple(resolved[k] for k in style_layers)
         _choice("tv_kind", self.tv_kind, TV_KINDS)
+        _choice("content_channels", self.content_channels, CONTENT_CHANNELS)
         check_pooling(self.pooling)
         _choice("compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
         if not isinstance(self.weights, str) or not self.weights:

@@ -123,6 +123,27 @@ def test_bad_settings_fail_before_work(change, message):
         make_settings(**change)
 
 
+def test_content_on_the_luminance_sees_no_colour(tiny_content, tiny_style):
+    """content_channels="luminance": the photo made grey costs no content, and the content term's gradient only
+    moves each pixel's brightness (every channel by its luminance weight)."""
+    from nstutils.color import LUMA_WEIGHTS
+
+    grey = np.repeat((tiny_content @ LUMA_WEIGHTS)[..., None], 3, axis=-1).astype(np.float32)
+    only_content = dict(compute_dtype="float32", style_weight=0.0, tv_weight=0.0, content_weight=1.0)
+    rgb = StyleObjective(tiny_content, tiny_style, **only_content)
+    luminance = StyleObjective(tiny_content, tiny_style, content_channels="luminance", **only_content)
+    assert luminance(tiny_content)["content"] < 1e-9 and luminance(grey)["content"] < 1e-9
+    assert rgb(grey)["content"] > 1e-3
+    start = np.random.default_rng(0).uniform(size=(1, *tiny_content.shape[-3:])).astype(np.float32)
+    _, gradient = luminance.value_and_gradient(start)
+    per_luma = gradient / LUMA_WEIGHTS.astype(np.float32)
+    assert np.abs(gradient).max() > 0
+    np.testing.assert_allclose(per_luma[..., 1:], per_luma[..., :1].repeat(2, -1), rtol=1e-4, atol=1e-6 * np.abs(
+        per_luma).max())
+    with pytest.raises(SettingsError, match="content_channels"):
+        make_settings(content_channels="grey")
+
+
 def test_style_targets_are_grams_of_the_style_image(tiny_content, tiny_style):
     objective = StyleObjective(tiny_content, tiny_style, ObjectiveSettings(compute_dtype="float32"))
     features = FeatureExtractor(["conv3_1"])(tiny_style)["block3_conv1"]

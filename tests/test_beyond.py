@@ -297,6 +297,27 @@ def test_hue_dots_are_isolated_spots_of_colour_not_strokes_or_edges():
     assert len(hue_dots(stroke)) == 0 and len(hue_dots(halves)) == 0 and len(hue_dots(bright)) == 0
 
 
+def test_sky_dots_count_against_the_most_dotted_part_of_the_painting():
+    from nstutils.course.beyond import hue_dots, sky_dot_excess
+    from nstutils.course.paper import MAX_SKY_DOT_EXCESS
+    from nstutils.images import load_image
+
+    photo = load_image("tubingen", 256)[0]
+    lattice = hue_dots_over_sky(photo, amplitude=0.25)
+    assert sky_dot_excess(photo, photo, "the_scream") < 1.0
+    assert sky_dot_excess(lattice, photo, "the_scream") > MAX_SKY_DOT_EXCESS
+    # a painting with as dense dots in one quarter of it (a starry sky) allows them; spread thin, it does not
+    grey = np.full((192, 256, 3), 0.5, np.float32)
+    starry = hue_dots_over_sky(grey, amplitude=0.25, rows=96)                 # dots in the top half
+    starry[:, 128:] = 0.5                                                      # ... left half only: a quarter
+    assert sky_dot_excess(lattice, photo, starry) < 2.0
+    sparse = hue_dots_over_sky(grey, amplitude=0.25, period=16, rows=192)      # a quarter as dense, everywhere
+    assert len(hue_dots(sparse, contrast=0.07)) > 100
+    assert sky_dot_excess(lattice, photo, sparse) > 2 * sky_dot_excess(lattice, photo, starry)
+    with pytest.raises(SettingsError, match="same size"):
+        sky_dot_excess(lattice[:100], photo, "the_scream")
+
+
 def test_hue_dots_in_the_sky_count_against_the_painting():
     from nstutils.course.beyond import dot_excess, dots_per_megapixel, flat_places, speckle_excess
     from nstutils.course.paper import MAX_SKY_DOT_EXCESS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nstutils.color import LUMA_WEIGHTS
 from nstutils.course import measures
 from nstutils.errors import SettingsError
 
@@ -17,6 +18,12 @@ def test_measures(tiny_content, tiny_style):
     assert measures.rms_distance(photo, photo) == 0 and measures.rms_distance(noise, photo) > 0.1
     assert measures.content_distance(photo, photo) == pytest.approx(0.0, abs=1e-9)
     assert measures.content_distance(tiny_style, tiny_content) > 0.05
+    # between the grey images the colour does not count: the photo made grey is the photo
+    grey = np.repeat((photo @ LUMA_WEIGHTS)[..., None], 3, axis=-1)
+    assert measures.content_distance(grey, photo) > 0.01
+    assert measures.content_distance(grey, photo, channels="luminance") == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(SettingsError, match="rgb, luminance"):
+        measures.content_distance(grey, photo, channels="grey")
     with pytest.raises(SettingsError, match="differ in shape"):
         measures.detail_correlation(photo[:20], photo)
 

@@ -255,6 +255,27 @@ def dot_excess(image, reference, floor: float = DOT_FLOOR, *, kind: str = "white
     return dots_per_megapixel(array, kind, where=where) / max(own, floor * 1e6 / area)
 
 
+#: :func:`hue_dots`' ``contrast`` for :func:`sky_dot_excess`: at 0.1 a plainly seen lattice counted 3 (docs/paper.md).
+SKY_DOT_CONTRAST = 0.07
+
+
+def sky_dot_excess(image, photo, painting, *, contrast: float = SKY_DOT_CONTRAST, window: float = 0.25) -> float:
+    """:func:`hue_dots` where ``photo`` is flat (its sky, :func:`flat_places`) per area, over the painting's own in
+    its most dotted window of ``window`` of its area (at least 2 dots), the painting at ``image``'s long side
+    (``00_welcome``, ``04_style_layers``): a sky may be as dotted as the most dotted part of the painting (a
+    starry sky), not more. The measured values are at :data:`nstutils.course.paper.MAX_SKY_DOT_EXCESS`."""
+    array, sky = _single(image), flat_places(photo)
+    if sky.shape != array.shape[:2]:
+        raise SettingsError(f"image {array.shape[:2]} and photo {sky.shape} must have the same size")
+    dots = hue_dots(array, contrast=contrast)
+    reference = _single(load_image(painting, max_dim=max(array.shape[:2])))
+    rows, columns = (max(1, int(round(side * np.sqrt(window)))) for side in reference.shape[:2])
+    counts = np.zeros((reference.shape[0] + 1, reference.shape[1] + 1))
+    np.add.at(counts, tuple(hue_dots(reference, contrast=contrast).T + 1), 1)
+    total = counts.cumsum(0).cumsum(1)   # dots in every window at once, from the summed-area table
+    most = (total[rows:, columns:] - total[:-rows, columns:] - total[rows:, :-columns] + total[:-rows, :-columns]).max()
+    return float(sky[dots[:, 0], dots[:, 1]].sum() / max(sky.sum(), 1) / (max(most, 2) / (rows * columns)))
+
 def speckle_ratio(image, photo, radius: int = 1) -> float:
     """High-frequency energy of ``image`` relative to ``photo``'s (``07_beyond``).
 

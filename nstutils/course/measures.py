@@ -18,11 +18,12 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from nstutils.color import LUMA_WEIGHTS
+from nstutils.color import LUMA_WEIGHTS, luminance_image
 from nstutils.errors import SettingsError
 from nstutils.features import get_extractor
 from nstutils.images import load_image
 from nstutils.losses import gram_matrix
+from nstutils.settings import CONTENT_CHANNELS
 from nstutils.recipes import PAPER_CONTENT_LAYER, PAPER_POOLING, PAPER_STYLE_LAYERS, PAPER_WEIGHTS
 from nstutils.vgg19 import layer_name
 
@@ -107,11 +108,14 @@ def layout_correlation(image, photo, radius: int = 3) -> float:
     return correlation(box_blur(a, radius), box_blur(b, radius))
 
 
-def content_distance(image, photo, layer: str = PAPER_CONTENT_LAYER, weights: str | None = None) -> float:
+def content_distance(image, photo, layer: str = PAPER_CONTENT_LAYER, weights: str | None = None,
+                     channels: str = "rgb") -> float:
     """How far ``image``'s content features are from ``photo``'s: ``‖F − P‖² / ‖P‖²`` at ``layer``.
 
     Measured in the paper's network (normalised, average pooling), float32. 0 means the
     same feature maps; about 1 means as far as an image with no activations at all.
+    ``channels="luminance"``: between the grey images, as a content loss with ``content_channels="luminance"``
+    compares them (the colour does not count).
     """
     name = layer_name(layer)
     extractor = get_extractor([name], PAPER_POOLING, weights or PAPER_WEIGHTS, "float32")
@@ -119,6 +123,10 @@ def content_distance(image, photo, layer: str = PAPER_CONTENT_LAYER, weights: st
     b = np.asarray(load_image(photo), np.float32)
     if a.shape != b.shape:
         raise SettingsError(f"images differ in shape: {a.shape[1:3]} vs {b.shape[1:3]}")
+    if channels not in CONTENT_CHANNELS:
+        raise SettingsError(f"channels must be one of {', '.join(CONTENT_CHANNELS)}, got {channels!r}")
+    if channels == "luminance":
+        a, b = (luminance_image(x).numpy() for x in (a, b))
     f = np.asarray(extractor(a)[name], np.float64)
     p = np.asarray(extractor(b)[name], np.float64)
     return float(np.sum((f - p) ** 2) / max(np.sum(p ** 2), 1e-12))

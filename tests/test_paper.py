@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nstutils.course import paper
-from nstutils.course.beyond import dot_excess, dots_per_megapixel, flat_places
+from nstutils.course.beyond import dot_excess, dots_per_megapixel, flat_places, sky_dot_excess
+from nstutils.course.measures import content_distance
 from nstutils.errors import SettingsError
 from nstutils.course.experiments import weights_for_ratio
 from nstutils.settings import make_settings
@@ -103,8 +104,9 @@ def test_ratio_grid():
     assert result["dots"].shape == (2, 2)
     assert result["dots"][1, 1] == dots_per_megapixel(result["images"][(1, 1)])
     assert result["dot_excess"][1, 1] == dot_excess(result["images"][(1, 1)], "starry_night")
-    sky = flat_places(result["content"])
-    assert result["sky_dot_excess"][0, 1] == dot_excess(result["images"][(0, 1)], "starry_night", kind="hue", where=sky)
+    assert result["sky_dot_excess"][0, 1] == sky_dot_excess(result["images"][(0, 1)], result["content"], "starry_night")
+    assert result["content_distance"][0, 1] == content_distance(result["images"][(0, 1)], result["content"],
+                                                                channels="luminance")  # what the content loss compares
     # the same noise start in every cell: with 3 steps the cells still share much of it
     assert all(_is_image(image) for image in result["images"].values())
 

@@ -28,14 +28,14 @@ from nstutils.images import load_image
 from nstutils.objective import initial_image
 from nstutils.recipes import (GALLERY_RATIOS, PAPER_CONTENT_LAYER, PAPER_CONTENT_RECONSTRUCTION_LAYERS,
                               PAPER_POOLING, PAPER_RATIO_SCALE, PAPER_RATIOS, PAPER_STYLE_LAYER_STACKS,
-                              PAPER_STYLE_LAYER_WEIGHT, PAPER_STYLE_LAYERS, PAPER_WEIGHTS, TRANSFER_POOLING,
-                              TRANSFER_WEIGHTS)
+                              PAPER_STYLE_LAYER_WEIGHT, PAPER_STYLE_LAYERS, PAPER_WEIGHTS, TRANSFER_CONTENT_CHANNELS,
+                              TRANSFER_POOLING, TRANSFER_WEIGHTS)
 from nstutils.run import prepare, run_optimizer
 from nstutils.settings import make_settings
 
 from .experiments import layer_ratio_grid
 from .explore import reconstruct_content, reconstruct_style
-from .beyond import dot_excess, dots_per_megapixel, flat_chroma_ratio, flat_places, speckle_excess, speckle_ratio
+from .beyond import dot_excess, dots_per_megapixel, flat_chroma_ratio, sky_dot_excess, speckle_excess, speckle_ratio
 from .measures import blur_rgb, content_distance, detail_correlation, layout_correlation, rms_distance
 from .paper_setup import (DEFAULT_SIZE, FIGURE_STEPS, PAPER_NETWORK, figure_size, final_losses, paper_options,
                           reconstruction_options, reference_start, stylize_paper, transfer_options)
@@ -116,15 +116,15 @@ def style_reconstructions(painting="starry_night", stacks: Sequence[Sequence[str
 #: (:func:`~nstutils.course.beyond.speckle_excess`): 1.0-1.2 measured clean, 5-6 speckled.
 MAX_SPECKLE_EXCESS = 2.0
 
-#: Most :func:`~nstutils.course.beyond.hue_dots` a gallery image may have where the photo is flat (its sky), per area,
-#: over the painting's own (at least 2 dots; :func:`~nstutils.course.beyond.dot_excess`). 0-2.6 where dots are faint (3×
-#: enlarged, The Scream's 2.0 still shows a faint grid); plain: 4.0-8.5 (200 steps), 17-103 (average pooling).
-MAX_SKY_DOT_EXCESS = 3.0
+#: Most :func:`~nstutils.course.beyond.sky_dot_excess` (dots of colour in the photo's flat sky over the most dotted
+#: part of the painting) a transfer may have: 0.5-2.8 measured with the content compared in luminance (the five
+#: gallery paintings, 120 and 200 steps); the violet lattice of a content loss in RGB 11.0-26.1 (200 steps).
+MAX_SKY_DOT_EXCESS = 5.0
 
-#: Most :func:`~nstutils.course.measures.content_distance` to the photo a gallery image may have and still keep its
-#: layout (0 = the photo's features, about 1 = a blank image's). Measured at 256 px (120 L-BFGS steps): the five
-#: results 0.31-0.57; runs in which *The Starry Night*, *Udnie* and *Woman with a Hat* replaced the photo (max
-#: pooling in the network normalised for average pooling, 200 steps) 1.12-1.20.
+#: Most :func:`~nstutils.course.measures.content_distance` to the photo, in the channels the content loss compares
+#: (luminance), a gallery image may have and still keep its layout (0 = the photo's features, about 1 = a blank
+#: image's). Measured at 256 px (120 L-BFGS steps): the five results 0.26-0.53; runs that lost the photo (α/β
+#: 1e-5: only *The Starry Night*, *Udnie* left) 1.63 and 1.31; each painting itself 1.47-2.62.
 MAX_GALLERY_CONTENT_DISTANCE = 0.8
 
 
@@ -138,20 +138,20 @@ def style_gallery(content="tubingen", styles: Sequence[str] = ("shipwreck", "sta
     :func:`paper_options`), every image from the reference implementation's start
     (:func:`~nstutils.course.paper_setup.reference_start`; ``init=`` another).
 
-    Findings: the same photo's layout survives under every style (content distance at most
+    Findings: the same photo's layout survives under every style (content distance between the grey images at most
     :data:`MAX_GALLERY_CONTENT_DISTANCE`) while colours and textures come from each painting, and no
     result is speckled: its pixel-scale energy is
     at most :data:`MAX_SPECKLE_EXCESS` times the crisper of photo and painting
     (:func:`~nstutils.course.beyond.speckle_excess`). From uniform white noise it is not: at 256 px
     and 200 steps *The Shipwreck* and *The Scream* leave 5.1 and 5.7 (1.0 and 1.2 from the reference start).
-    Nor is the sky dotted: where the photo is flat (:func:`~nstutils.course.beyond.flat_places`), dots that differ in
-    hue from all around them (:func:`~nstutils.course.beyond.hue_dots`) are at most :data:`MAX_SKY_DOT_EXCESS` times
-    as dense as in the painting at :data:`FIGURE_STEPS` steps (at 200 *The Shipwreck* and *The Scream* fail: 8.5, 8.0).
+    Nor is the sky dotted: where the photo is flat, dots of colour are at most :data:`MAX_SKY_DOT_EXCESS` times as
+    dense as in the most dotted part of the painting (:func:`~nstutils.course.beyond.sky_dot_excess`; with the content
+    in RGB, at 200 steps, *The Scream* and *The Shipwreck* fail: 11.0, 26.1).
 
     ``styles`` are course image names (or anything ``load_image`` takes, then give
     ``ratios``). Returns ``{"content": image, "styles": [...], "images": {style: image},
     "ratios": {style: α/β}, "losses": {style: {"total", "content", "style"}},
-    "content_distance": {style: content_distance to the photo at conv4_2},
+    "content_distance": {style: content_distance to the photo at conv4_2, grey images},
     "speckle_excess": {style: float}, "sky_dot_excess": {style: float},
     "findings": {"layout_kept": bool, "no_speckle": bool, "no_sky_dots": bool}}``.
     """
@@ -160,16 +160,15 @@ def style_gallery(content="tubingen", styles: Sequence[str] = ("shipwreck", "sta
     ratios = {**GALLERY_RATIOS, **(ratios or {})}
     # the reference implementation's start: uniform white noise survives as colour speckle (docs/paper.md)
     options = {"init": reference_start(photo.shape, seed), **options}
-    sky = flat_places(photo)
     images, used, losses, distance, speckle, sky_dots = {}, {}, {}, {}, {}, {}
     for style in styles:
         if style not in ratios:
             raise SettingsError(f"no α/β for style {style!r}: pass ratios={{{style!r}: 1e-3}}")
         result = stylize_paper(photo, style, ratios[style], max_dim, steps, seed, options)
         images[style], used[style], losses[style] = result.image, ratios[style], final_losses(result)
-        distance[style] = content_distance(result.image, photo)
+        distance[style] = content_distance(result.image, photo, channels=TRANSFER_CONTENT_CHANNELS)
         speckle[style] = speckle_excess(result.image, photo, style)
-        sky_dots[style] = dot_excess(result.image, style, kind="hue", where=sky)
+        sky_dots[style] = sky_dot_excess(result.image, photo, style)
     return {"content": photo[0], "styles": list(styles), "images": images, "ratios": used, "losses": losses,
             "content_distance": distance, "speckle_excess": speckle, "sky_dot_excess": sky_dots,
             "findings": {"layout_kept": bool(max(distance.values(), default=0.0) <= MAX_GALLERY_CONTENT_DISTANCE),
@@ -198,15 +197,15 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
 
     Returns ``{"content": image, "stacks": [...], "ratios": [...] (the paper's),
     "effective_ratios": [...] (as converted), "images": {(row, column): image},
-    "content_distance": float array [rows, columns] (:func:`content_distance` at conv4_2),
+    "content_distance": float array [rows, columns] (:func:`content_distance` at conv4_2, grey images),
     "dots": float array [rows, columns] (:func:`~nstutils.course.beyond.dots_per_megapixel`: isolated
     white specks; 1,160 per megapixel measured in the all-layer cell at α/β 1e-3, 256 px, 100 steps),
     "dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.dot_excess`: those dots over
     the painting's own at the same size; that cell: 3.7 from white noise, 0.96 from
     :func:`~nstutils.course.paper_setup.reference_start`, passed as ``init``),
-    "sky_dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.hue_dots` where the photo
-    is flat, over the painting's own; at most :data:`MAX_SKY_DOT_EXCESS` in a clean all-layer row, while the
-    shallow rows' colour grain, what ``conv1_1``'s statistics ask for, may count more),
+    "sky_dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.sky_dot_excess`; at most
+    :data:`MAX_SKY_DOT_EXCESS` in a clean all-layer row, while the shallow rows' colour grain, what
+    ``conv1_1``'s statistics ask for, may count more),
     "losses": {(row, column): {...}},
     "findings": {"content_falls_with_ratio": bool, "largest_ratio_closest": bool}}``,
     both findings measured on the last row.
@@ -220,14 +219,13 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
                                content_layers=(PAPER_CONTENT_LAYER,), seed=seed, **options)
     distance, dots, excess, sky_dots = (np.zeros((len(stacks), len(ratios))) for _ in range(4))
     images, losses = {}, {}
-    sky = flat_places(photo)
     for (row, column), result in results.items():
         images[(row, column)] = result.image
         losses[(row, column)] = final_losses(result)
-        distance[row, column] = content_distance(result.image, photo)
+        distance[row, column] = content_distance(result.image, photo, channels=TRANSFER_CONTENT_CHANNELS)
         dots[row, column] = dots_per_megapixel(result.image)
         excess[row, column] = dot_excess(result.image, style)
-        sky_dots[row, column] = dot_excess(result.image, style, kind="hue", where=sky)
+        sky_dots[row, column] = sky_dot_excess(result.image, photo, style)
     last = distance[-1]
     return {"content": photo[0], "stacks": [list(s) for s in stacks], "ratios": list(ratios),
             "effective_ratios": effective, "images": images, "content_distance": distance, "dots": dots,
@@ -374,7 +372,8 @@ def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RAT
     max_dim, steps = figure_size(max_dim, steps)
     photo = load_image(content, max_dim=max_dim)
     style_image = load_image(style, max_dim=max_dim)
-    options = {"tv_weight": PHOTO_TV_WEIGHT / (photo.shape[1] * photo.shape[2]), **PAPER_NETWORK, **options}
+    options = {"tv_weight": PHOTO_TV_WEIGHT / photo[0, ..., 0].size, "content_channels": "rgb", **PAPER_NETWORK,
+               **options}
     result = stylize_paper(photo, style_image, ratio, max_dim, steps, seed, options, init=init)
     means = {"content": photo[0].reshape(-1, 3).mean(0), "style": style_image[0].reshape(-1, 3).mean(0),
              "result": result.image.reshape(-1, 3).mean(0)}

@@ -13,7 +13,8 @@ The paper's setup differs from the TensorFlow tutorial's (``stylize``'s defaults
   losses by :func:`nstutils.course.experiments.weights_for_ratio` after scaling by
   :data:`~nstutils.recipes.PAPER_RATIO_SCALE` (taken literally, the paper's ratios give the
   photo back unchanged: measured, see there);
-* no total-variation term, a **white-noise** start and L-BFGS.
+* no total-variation term, a **white-noise** start and L-BFGS; our transfers compare the content in
+  luminance (:data:`~nstutils.recipes.TRANSFER_CONTENT_CHANNELS`: in RGB it dots the skies, measured there).
 
 Every constant comes from :mod:`nstutils.recipes`. :func:`paper_options` returns exactly these
 as ``stylize`` keyword arguments; the figures (:mod:`nstutils.course.paper`) run through
@@ -28,7 +29,7 @@ import numpy as np
 
 from nstutils.errors import SettingsError
 from nstutils.recipes import (PAPER_CONTENT_LAYER, PAPER_POOLING, PAPER_RATIO_SCALE, PAPER_STYLE_LAYERS,
-                              PAPER_WEIGHTS, TRANSFER_POOLING, TRANSFER_WEIGHTS)
+                              PAPER_WEIGHTS, TRANSFER_CONTENT_CHANNELS, TRANSFER_POOLING, TRANSFER_WEIGHTS)
 from nstutils.run import StylizeResult, stylize
 from nstutils.vgg19 import CAFFE_MEAN_BGR, layer_name, layer_names
 
@@ -37,8 +38,8 @@ from .experiments import weights_for_ratio
 #: Default size (long side) of the figures: the findings are stated at this size.
 DEFAULT_SIZE = 256
 #: L-BFGS steps of the figures in docs/paper.md and of 00's gallery at full quality: the findings are stated at this
-#: many. More is not better here: the dots of colour in flat skies grow with the steps (Figure 3's *The Scream*: sky
-#: dot excess 2.0 at 120 steps, 8.0 at 200; docs/paper.md).
+#: many. (With the content compared in RGB, the dots of colour in flat skies grew with the steps, which set this
+#: number; in luminance 200 steps stay clean: docs/paper.md.)
 FIGURE_STEPS = 120
 
 
@@ -106,10 +107,11 @@ def reconstruction_options(options: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def transfer_options(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """The transfers' network (:data:`~nstutils.recipes.TRANSFER_POOLING`), L-BFGS and a white-noise start,
-    under any caller overrides."""
-    return {"pooling": TRANSFER_POOLING, "weights": TRANSFER_WEIGHTS, "optimizer": "lbfgs", "init": "noise",
-            **options}
+    """The transfers' network (:data:`~nstutils.recipes.TRANSFER_POOLING`), content compared in luminance
+    (:data:`~nstutils.recipes.TRANSFER_CONTENT_CHANNELS`), L-BFGS and a white-noise start, under any caller
+    overrides."""
+    return {"pooling": TRANSFER_POOLING, "weights": TRANSFER_WEIGHTS, "content_channels": TRANSFER_CONTENT_CHANNELS,
+            "optimizer": "lbfgs", "init": "noise", **options}
 
 
 def figure_size(max_dim, steps) -> Tuple[int, int]:

@@ -201,8 +201,8 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
     "dots": float array [rows, columns] (:func:`~nstutils.course.beyond.dots_per_megapixel`: isolated
     white specks; 1,160 per megapixel measured in the all-layer cell at α/β 1e-3, 256 px, 100 steps),
     "dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.dot_excess`: those dots over
-    the painting's own at the same size; that cell: 3.7 from white noise, 0.96 from
-    :func:`~nstutils.course.paper_setup.reference_start`, passed as ``init``),
+    the painting's own at the same size; that cell: 2.7 from white noise, 1.9 from
+    :func:`~nstutils.course.paper_setup.reference_start`, passed as ``init``; its sky dots 8.6 and 1.9),
     "sky_dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.sky_dot_excess`; at most
     :data:`MAX_SKY_DOT_EXCESS` in a clean all-layer row, while the shallow rows' colour grain, what
     ``conv1_1``'s statistics ask for, may count more),

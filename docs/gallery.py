@@ -128,9 +128,10 @@ def _fig3(size: int, steps: int) -> List[Row]:
     return [("Figure 3, one photo in several styles", "paper_fig3_gallery",
              "The same photograph rendered in the styles of several paintings: its layout stays, colours and strokes "
              "come from each painting.",
-             f"started from the reference implementation's start; content distance at conv4_2 (0 = the photo's "
-             f"features): {spread}; pixel-scale energy over the crisper of photo and painting (white noise left "
-             f"5-6): {speckle}; dots of colour where the photo is flat, over the painting's own (at most "
+             f"started from the reference implementation's start; content distance at conv4_2 between the grey "
+             f"images (0 = the photo's features): {spread}; pixel-scale energy over the crisper of photo and painting "
+             f"(white noise left 5-6): {speckle}; dots of colour where the photo is flat, over the most dotted part of "
+             f"the painting (at most "
              f"{paper.MAX_SKY_DOT_EXCESS:g}): {sky}.",
              all(gallery["findings"].values()))]
 

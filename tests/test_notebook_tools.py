@@ -182,3 +182,13 @@ def test_the_stopping_rule_in_the_texts_is_the_default_one():
     windows = [(name, window) for name, text in texts.items() for window in re.findall(r"`stop_window` \((\d+)\)", text)]
     assert {name for name, _ in windows} >= {"00_welcome.ipynb", "05_full_transfer.ipynb"}
     assert all(window == str(default.stop_window) for _, window in windows), windows
+
+
+def test_start_up_notices_are_dropped_and_errors_kept(capfd):
+    from nstutils.course.notebook_setup import start_up_notices_dropped
+
+    with start_up_notices_dropped():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1796218027.050338    6715 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"E0000 00:00:1796218027.050338    6715 something failed\n")
+    assert capfd.readouterr().err == "E0000 00:00:1796218027.050338    6715 something failed\n"

@@ -16,7 +16,11 @@ line whether the fast switch is on, so a learner knows which sizes the notebook 
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator
 
 from ..config import fast_mode
 from ..environment import notebook_setup
@@ -36,6 +40,32 @@ def quiet_tensorflow() -> bool:
     return "tensorflow" not in sys.modules
 
 
+#: TensorFlow's start-up notices, by their first words: absl's INFO/WARNING prefix (``I0000 …``), absl's note
+#: that it logs to stderr, and the CPU-instruction notice's second line. TensorFlow 2.21 prints the oneDNN notice
+#: through absl before it reads ``TF_CPP_MIN_LOG_LEVEL``, so the level alone no longer hides it.
+_START_UP_NOTICE = re.compile(r"^([IW]\d{4} |WARNING: All log messages before absl|To enable the following instructions)")
+
+
+@contextmanager
+def start_up_notices_dropped() -> Iterator[None]:
+    """Run the block with the process's stderr (file descriptor 2, where TensorFlow's C++ side writes) caught in a
+    file, then write back every caught line that is not a start-up notice: errors still show."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _START_UP_NOTICE.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+
+
 def setup(announce: bool = True) -> bool:
     """Prepare a course notebook's kernel; return whether the fast switch is on (``00_welcome``).
 
@@ -47,7 +77,10 @@ def setup(announce: bool = True) -> bool:
     """
     quiet_tensorflow()
     notebook_setup()
-    import tensorflow as tf
+    with start_up_notices_dropped():
+        import tensorflow as tf
+
+        tf.reduce_sum(tf.ones([1]))   # the first operation repeats the oneDNN notice: let it come here
 
     tf.get_logger().setLevel("ERROR")   # Python-side notices too (e.g. retracing of a rebuilt objective)
 

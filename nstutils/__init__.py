@@ -10,7 +10,8 @@ the code::
 
 TensorFlow is imported only when something needs it (``stylize``, the losses), so
 ``import nstutils`` is quick and works without it. ``clear_caches()`` frees what nstutils
-keeps in memory (every cache registered in :mod:`nstutils.cache`). The library logs through
+keeps in memory (every cache registered in :mod:`nstutils.cache`) and empties the results cache
+(:mod:`nstutils.results`, finished runs kept on disk when the cache is on). The library logs through
 ``logging.getLogger("nstutils")`` and never prints.
 """
 
@@ -20,6 +21,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any, List
 
+from . import results  # registers the results cache with clear_caches
 from .cache import clear_caches
 from .config import fast_mode, pick
 from .errors import (DataError, ImageError, MissingDependencyError, NSTError, OutputExistsError, SettingsError,

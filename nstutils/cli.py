@@ -84,7 +84,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``nst`` command's parser: ``stylize``, ``weights`` and ``images``."""
+    """The ``nst`` command's parser: ``stylize``, ``weights``, ``images`` and ``cache``."""
     parser = _Parser(prog="nst", description="Neural style transfer (Gatys et al.) on the CPU.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     im = sub.add_parser("images", help="list the course images (with --fetch, download them)")
     im.add_argument("--fetch", action="store_true", help="download every course image into the cache")
+
+    ca = sub.add_parser("cache", help="where finished runs are kept and how much they take (--clear empties it)")
+    ca.add_argument("--clear", action="store_true", help="remove every kept result (weights and images stay)")
     return parser
 
 
@@ -120,7 +123,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(exit_.code or 0)
     _show_library_messages(quiet=getattr(args, "quiet", False))
     try:
-        return {"stylize": _stylize, "weights": _weights, "images": _images}[args.command](args)
+        return {"stylize": _stylize, "weights": _weights, "images": _images, "cache": _cache}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
@@ -315,6 +318,19 @@ def _images(args) -> int:
         print(line)
     for name in SKIMAGE_PHOTOS:
         print(f"{name:16} {'content':8} {'(scikit-image, offline)':28} {credit(name)}")
+    return 0
+
+
+def _cache(args) -> int:
+    from . import results
+
+    count, size = results.usage()
+    where = results.folder()
+    if args.clear:
+        removed = results.clear()
+        print(f"nst: removed {removed} kept result(s) ({size / 2**20:.1f} MiB) from {where}")
+    else:
+        print(f"nst: {count} kept result(s), {size / 2**20:.1f} MiB, in {where} (`nst cache --clear` empties it)")
     return 0
 
 

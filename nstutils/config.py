@@ -8,6 +8,9 @@
                                ``$XDG_CACHE_HOME/nstutils`` or ``~/.cache/nstutils``)
 ``NSTUTILS_WEIGHTS``           a local VGG19 weights file to use instead of the download
 ``NSTUTILS_COMPUTE_DTYPE``     ``float32`` or ``bfloat16``: overrides the measured choice
+``NSTUTILS_RESULTS``           ``on`` or ``off``: the results cache (:mod:`nstutils.results`)
+                               for every run, whatever the notebooks ask
+``NSTUTILS_RESULTS_DIR``       where finished runs are kept (default ``<cache>/results``)
 =============================  ===========================================================
 
 No other module reads ``os.environ``. Introduced in ``00_welcome``.
@@ -89,6 +92,23 @@ def compute_dtype_override() -> Optional[str]:
     """``"float32"`` or ``"bfloat16"`` when ``NSTUTILS_COMPUTE_DTYPE`` forces one, else None."""
     value = os.environ.get("NSTUTILS_COMPUTE_DTYPE", "").strip().lower()
     return value if value in ("float32", "bfloat16") else None
+
+
+#: The variable that moves the results cache (:mod:`nstutils.results`).
+RESULTS_DIR_ENV = "NSTUTILS_RESULTS_DIR"
+_FALSE = {"0", "false", "no", "off"}
+
+
+def results_setting() -> Optional[bool]:
+    """True/False when ``NSTUTILS_RESULTS`` turns the results cache on or off, else None (no policy)."""
+    value = os.environ.get("NSTUTILS_RESULTS", "").strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
+def results_dir_override() -> Optional[Path]:
+    """The folder named by ``NSTUTILS_RESULTS_DIR``, or None."""
+    value = os.environ.get(RESULTS_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def quiet_tensorflow() -> None:

@@ -10,7 +10,9 @@ measures the machine once), so the settings themselves stay pure. Introduced in
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+import json
+from dataclasses import asdict, replace
 from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
@@ -59,6 +61,9 @@ class StyleObjective:
         self.style_layer_weights = dict(zip(s.style_layers, s.style_layer_weights)) if s.style_layer_weights \
             else None
         self._targets_replaced = False
+        #: what the style targets were made from: None (the style image), a caller's name for hand-set targets,
+        #: or False (hand-set, unnamed: the results cannot be reused, see :meth:`fingerprint`)
+        self._targets_key: Any = None
         self._compile()
 
     def _compile(self) -> None:
@@ -102,8 +107,11 @@ class StyleObjective:
         features = self.extractor(as_batch(load_image(image)))
         return {k: gram_matrix(features[k]) for k in self.settings.style_layers}
 
-    def use_style_targets(self, targets: Mapping[str, Any]) -> None:
-        """Replace the style targets, e.g. by a blend of two paintings' Grams (``07_beyond``)."""
+    def use_style_targets(self, targets: Mapping[str, Any], key: Optional[str] = None) -> None:
+        """Replace the style targets, e.g. by a blend of two paintings' Grams (``07_beyond``).
+
+        ``key`` names what the targets were made from (the paintings' pixels and the mix), so that a run
+        with them can be served from the results cache (:meth:`fingerprint`); without it, it never is."""
         import tensorflow as tf
 
         missing = [k for k in self.settings.style_layers if k not in targets]
@@ -111,8 +119,25 @@ class StyleObjective:
             raise SettingsError(f"style targets lack layers {missing}")
         self.style_targets = {k: tf.constant(targets[k], tf.float32) for k in self.settings.style_layers}
         self._targets_replaced = True
+        self._targets_key = key if key else False
         self._exact = None
         self._compile()
+
+    def fingerprint(self) -> Optional[str]:
+        """A sha256 of everything that defines this objective (the results cache's key, :mod:`nstutils.results`):
+        its class, settings, the content and style pixels, the network weights and the style targets' name.
+
+        None when a run of it must not be reused: a class defined outside nstutils, style targets set without
+        a ``key``, or a loss function the objective calls replaced by one defined elsewhere (a learner's)."""
+        from . import results
+
+        if not type(self).__module__.startswith("nstutils.") or self._targets_key is False or \
+                not engine_functions_intact():
+            return None
+        parts = {"class": f"{type(self).__module__}.{type(self).__qualname__}", "settings": asdict(self.settings),
+                 "weights": results.weights_digest(self.settings.weights), "content": results.digest(self._images[0]),
+                 "style": results.digest(self._images[1]), "style_targets": self._targets_key}
+        return hashlib.sha256(json.dumps(results.canonical(parts), sort_keys=True).encode()).hexdigest()
 
     def content_features(self, image, features):
         """The content layers' feature maps of ``image``: from ``features`` (the pass that also gives the style
@@ -170,6 +195,24 @@ class StyleObjective:
         """``(losses as floats, gradient as float32 [1, H, W, 3] numpy)``."""
         losses, grad = self._grad_fn(as_batch(image))
         return {k: float(v) for k, v in losses.items()}, grad.numpy()
+
+
+#: The functions an objective calls through their modules, by (module, name): :meth:`StyleObjective.fingerprint`
+#: refuses to vouch for a run if any has been replaced by a function defined outside nstutils.
+ENGINE_FUNCTIONS = (("losses", "content_loss"), ("losses", "style_loss"), ("losses", "gram_matrix"),
+                    ("losses", "image_differences"), ("losses", "total_variation_loss"), ("color", "luminance_image"),
+                    ("vgg19", "preprocess"), ("vgg19", "forward"))
+
+
+def engine_functions_intact() -> bool:
+    """True when every function of :data:`ENGINE_FUNCTIONS` is still nstutils' own."""
+    import importlib
+
+    for module, name in ENGINE_FUNCTIONS:
+        function = getattr(importlib.import_module(f"nstutils.{module}"), name, None)
+        if function is not None and not getattr(function, "__module__", "").startswith("nstutils"):
+            return False
+    return True
 
 
 def as_batch(image):

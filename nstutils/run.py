@@ -20,10 +20,11 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from . import results
 from .errors import SettingsError
 from .images import MAX_DIM, load_image
 from .objective import StyleObjective, initial_image
-from .settings import ObjectiveSettings, RunSettings, Settings, make_settings, window_improvement
+from .settings import RUN_FIELDS, ObjectiveSettings, RunSettings, Settings, make_settings, window_improvement
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ STOP_REASONS = {
     "diverged": "the loss became NaN or infinite",
     "evaluation_limit": "used the most loss evaluations allowed",
 }
+
+
+#: The loss terms of every step's history entry.
+LOSS_TERMS = ("total", "content", "style", "tv")
 
 
 @dataclass
@@ -75,6 +80,8 @@ class StylizeResult:
     message: str = ""
     seconds: float = 0.0
     evaluations: int = 0
+    #: True when the result came from the results cache (:mod:`nstutils.results`) instead of being computed
+    cached: bool = False
 
     @property
     def stopped_early(self) -> bool:
@@ -142,7 +149,7 @@ def prepare(content, style, settings: Settings | ObjectiveSettings | RunSettings
 
 
 def stylize(content, style, settings: Settings | ObjectiveSettings | RunSettings | None = None, *,
-            callback: Optional[Callable[[Progress], Any]] = None, force: bool = False,
+            callback: Optional[Callable[[Progress], Any]] = None, force: bool = False, cache: Optional[bool] = None,
             **overrides: Any) -> StylizeResult:
     """Paint ``content`` in the style of ``style``; return a :class:`StylizeResult`.
 
@@ -161,22 +168,32 @@ def stylize(content, style, settings: Settings | ObjectiveSettings | RunSettings
     TensorFlow's multi-threaded CPU sums round differently from call to call (measured at
     384 px: gradients 1e-7 apart, relative), and many L-BFGS steps can grow that into a
     small visible difference between two runs. A run that would not fit in memory is refused before it
-    starts unless ``force=True``. Introduced in ``05_full_transfer``.
+    starts unless ``force=True``. ``cache=True`` keeps the result on disk and serves the same run from there
+    next time (:mod:`nstutils.results`; None: as :func:`nstutils.results.enable` and ``NSTUTILS_RESULTS``
+    say, off by default). Introduced in ``05_full_transfer``.
     """
     prepared = prepare(content, style, settings, force=force, **overrides)
-    return run_optimizer(prepared.objective, prepared.start, prepared.run, callback=callback)
+    return run_optimizer(prepared.objective, prepared.start, prepared.run, callback=callback, cache=cache)
 
 
 def run_optimizer(objective: StyleObjective, start: np.ndarray, run: RunSettings | None = None,
                   callback: Optional[Callable[[Progress], Any]] = None,
-                  state: Optional[Dict[str, Any]] = None, **overrides: Any) -> StylizeResult:
+                  state: Optional[Dict[str, Any]] = None, *, cache: Optional[bool] = None,
+                  **overrides: Any) -> StylizeResult:
     """Minimise ``objective`` from ``start`` as ``run`` (a :class:`RunSettings`) says (``06_optimizers``).
 
     ``state`` resumes an optimiser from a checkpoint (``progress.state`` of an earlier
     run): Adam continues with its moment estimates; L-BFGS and gradient descent keep no
-    state worth saving and simply restart from ``start``.
+    state worth saving and simply restart from ``start``. With the results cache on (``cache``, see
+    :func:`stylize`) a run it holds is returned at once (``result.cached``; ``callback`` is called once,
+    with the last step), and a run that ended by itself is kept there.
     """
     run = make_settings(run or RunSettings(), **overrides).run
+    run_fields = {k: v for k, v in Settings(run=run).to_dict().items() if k in RUN_FIELDS}
+    key = results.run_key(objective, start, run_fields) if state is None and results.enabled(cache) else None
+    kept = _from_results(key, objective, run, callback) if key else None
+    if kept is not None:
+        return kept
     tracker = Tracker(run, callback)
     tracker.state = dict(state) if state else None
     reason, message = "finished", ""
@@ -196,11 +213,29 @@ def run_optimizer(objective: StyleObjective, start: np.ndarray, run: RunSettings
     message = f"{message} ({tracker.evaluations} evaluations, best loss {tracker.best_loss:.4g})"
     (log.warning if reason == "diverged" else log.info)("stylize: %s", message)
     settings = Settings(objective.settings, run).to_dict()
-    return StylizeResult(
+    result = StylizeResult(
         image=tracker.best_image, history=tracker.history, settings=settings, best_loss=tracker.best_loss,
         stop_reason=reason, message=message, seconds=time.perf_counter() - tracker.start,
         evaluations=tracker.evaluations,
     )
+    if key and reason in results.KEPT_REASONS:
+        results.keep(key, result)
+    return result
+
+
+def _from_results(key: str, objective: StyleObjective, run: RunSettings,
+                  callback: Optional[Callable[[Progress], Any]]) -> Optional[StylizeResult]:
+    """The run kept under ``key`` in the results cache as a :class:`StylizeResult`, or None."""
+    fields = results.served(key)
+    if fields is None:
+        return None
+    result = StylizeResult(settings=Settings(objective.settings, run).to_dict(), **fields)
+    if callback is not None and result.history:
+        last = result.history[-1]
+        callback(Progress(step=len(result.history), steps=run.step_limit, losses={k: last[k] for k in LOSS_TERMS},
+                          seconds=result.seconds, image=result.image, best_loss=result.best_loss,
+                          evaluations=result.evaluations))
+    return result
 
 
 class Tracker:

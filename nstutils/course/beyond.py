@@ -15,6 +15,7 @@ import numpy as np
 from nstutils.color import LUMA_WEIGHTS, rgb_to_yiq
 from nstutils.errors import SettingsError
 from nstutils.images import load_image
+from nstutils.results import digest
 from nstutils.run import StylizeResult, prepare, run_optimizer, style_size, stylize
 from nstutils.settings import field_spec, make_settings
 
@@ -61,8 +62,9 @@ def blend_styles(content, styles: Sequence[Any], mix: Sequence[float], **options
     objective = prepared.objective
     style_images = [prepared.style] + [load_image(style, max_dim=style_size(prepared.run)) for style in styles[1:]]
     grams = [objective.style_grams(image) for image in style_images]
+    blend = "+".join(f"{w!r}*{digest(image)}" for w, image in zip(weights, style_images))  # what the targets are
     objective.use_style_targets({layer: sum(w * g[layer] for w, g in zip(weights, grams))
-                                 for layer in objective.settings.style_layers})
+                                 for layer in objective.settings.style_layers}, key=f"blend {blend}")
     return run_optimizer(objective, prepared.start, prepared.run)
 
 

@@ -22,6 +22,7 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
+from .. import results
 from ..config import fast_mode
 from ..environment import notebook_setup
 
@@ -72,8 +73,9 @@ def setup(announce: bool = True) -> bool:
     Quiets TensorFlow (:func:`quiet_tensorflow`), stops the notebook with one line if
     TensorFlow is missing or too old (:func:`nstutils.environment.notebook_setup`), imports it
     (so its start-up cost is paid here, not in the first cell that uses it), keeps its Python
-    logger to errors and, when
-    ``announce``, prints which mode the notebook runs in.
+    logger to errors, turns the results cache on (:mod:`nstutils.results`: a picture the course
+    computed once, in this notebook or another, comes back in seconds after a restart; a changed
+    image or setting makes a fresh run) and, when ``announce``, prints which mode the notebook runs in.
     """
     quiet_tensorflow()
     notebook_setup()
@@ -84,6 +86,7 @@ def setup(announce: bool = True) -> bool:
 
     tf.get_logger().setLevel("ERROR")   # Python-side notices too (e.g. retracing of a rebuilt objective)
 
+    results.enable()
     fast = fast_mode()
     if announce:
         print("fast mode (NSTUTILS_FAST=1): small images and few steps, for a quick run" if fast

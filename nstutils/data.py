@@ -37,6 +37,7 @@ SKIMAGE_PHOTOS = {
     "astronaut": "Eileen Collins, NASA astronaut (public domain, via scikit-image)",
     "coffee": "A cup of coffee, by Rachel Michetti (public domain, via scikit-image)",
     "chelsea": "Chelsea the cat, by Stefan van der Walt (public domain, via scikit-image)",
+    "rocket": "A Falcon 9 on its launch pad at dusk, by SpaceX (public domain, via scikit-image)",
 }
 
 

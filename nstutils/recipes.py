@@ -60,7 +60,7 @@ TRANSFER_WEIGHTS = "normalized_max"
 #: What the transfers' content loss compares: the luminance of the result and of the photo (the grey images,
 #: ``content_channels="luminance"``), a second measured departure. With the content in RGB the painted skies
 #: fill with a lattice of violet dots a few pixels apart, more with more steps (*The Scream*, *The Shipwreck* at
-#: 256 px, 200 L-BFGS steps: :func:`~nstutils.course.beyond.sky_dot_excess` 11.0 and 26.1). The content loss pays
+#: 256 px, 200 L-BFGS steps: :func:`~nstutils.course.artefacts.sky_dot_excess` 11.0 and 26.1). The content loss pays
 #: for them: the style pulls the sky to grey, the content asks for the photo's blue back, and a sprinkle of
 #: coloured dots gives it at conv4_2 more cheaply than a blue sky the style would reject (smoothing them away raised
 #: the content loss from 0.37 to 1.33 and left the style loss as it was). In luminance the photo gives the layout and

@@ -35,7 +35,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -192,6 +192,29 @@ def run_key(objective: Any, start: np.ndarray, run_settings: Mapping[str, Any]) 
         "start": digest(np.asarray(start, np.float32)), "run": settings,
     }), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def call_key(name: str, arguments: Mapping[str, Any], weights: str = "compact") -> str:
+    """The cache key of a computation other than a run (:func:`remembered`): its name, its arguments, the
+    weights ``weights`` resolves to, and the versions and code digest that :func:`run_key` also counts."""
+    text = json.dumps(canonical({"format": FORMAT, **versions(), "code": code_digest(), "call": name,
+                                 "arguments": dict(arguments), "weights": weights_digest(weights)}), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def remembered(name: str, arguments: Mapping[str, Any], compute: Callable[[], Tuple[np.ndarray, Dict[str, Any]]],
+               *, weights: str = "compact", cache: Optional[bool] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """``compute()`` (an image ``[H, W, 3]`` and a JSON-able record) kept like a run: the same ``name`` and
+    ``arguments`` give it back from disk while the cache is on (``01_cnn_features``' channel pictures)."""
+    if not enabled(cache):
+        return compute()
+    key = call_key(name, arguments, weights)
+    kept = load(key)
+    if kept is not None:
+        return kept[0], {k: v for k, v in kept[1].items() if k not in ("key", "stored")}
+    image, record = compute()
+    store(key, image, record)
+    return image, record
 
 
 # ---- read and write ------------------------------------------------------------------------------

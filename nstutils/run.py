@@ -40,10 +40,6 @@ STOP_REASONS = {
 }
 
 
-#: The loss terms of every step's history entry.
-LOSS_TERMS = ("total", "content", "style", "tv")
-
-
 @dataclass
 class Progress:
     """What a ``callback`` receives after each step."""
@@ -185,13 +181,13 @@ def run_optimizer(objective: StyleObjective, start: np.ndarray, run: RunSettings
     ``state`` resumes an optimiser from a checkpoint (``progress.state`` of an earlier
     run): Adam continues with its moment estimates; L-BFGS and gradient descent keep no
     state worth saving and simply restart from ``start``. With the results cache on (``cache``, see
-    :func:`stylize`) a run it holds is returned at once (``result.cached``; ``callback`` is called once,
-    with the last step), and a run that ended by itself is kept there.
+    :func:`stylize`) a run it holds is returned at once (``result.cached``: no step is taken, so ``callback``
+    is not called; pass ``cache=False`` to watch the steps), and a run that ended by itself is kept there.
     """
     run = make_settings(run or RunSettings(), **overrides).run
     run_fields = {k: v for k, v in Settings(run=run).to_dict().items() if k in RUN_FIELDS}
     key = results.run_key(objective, start, run_fields) if state is None and results.enabled(cache) else None
-    kept = _from_results(key, objective, run, callback) if key else None
+    kept = _from_results(key, objective, run) if key else None
     if kept is not None:
         return kept
     tracker = Tracker(run, callback)
@@ -223,19 +219,12 @@ def run_optimizer(objective: StyleObjective, start: np.ndarray, run: RunSettings
     return result
 
 
-def _from_results(key: str, objective: StyleObjective, run: RunSettings,
-                  callback: Optional[Callable[[Progress], Any]]) -> Optional[StylizeResult]:
+def _from_results(key: str, objective: StyleObjective, run: RunSettings) -> Optional[StylizeResult]:
     """The run kept under ``key`` in the results cache as a :class:`StylizeResult`, or None."""
     fields = results.served(key)
     if fields is None:
         return None
-    result = StylizeResult(settings=Settings(objective.settings, run).to_dict(), **fields)
-    if callback is not None and result.history:
-        last = result.history[-1]
-        callback(Progress(step=len(result.history), steps=run.step_limit, losses={k: last[k] for k in LOSS_TERMS},
-                          seconds=result.seconds, image=result.image, best_loss=result.best_loss,
-                          evaluations=result.evaluations))
-    return result
+    return StylizeResult(settings=Settings(objective.settings, run).to_dict(), **fields)
 
 
 class Tracker:

@@ -1,12 +1,12 @@
-"""Style blending, coarse-to-fine, style scale and the experiment helpers."""
+"""Style blending, coarse-to-fine, style scale, the experiment helpers and the artefact measures."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nstutils.course.beyond import (STYLE_DETAIL_LIMIT, blend_styles, bright_dots, coarse_to_fine, dot_excess,
-                                    dots_per_megapixel, speckle_ratio, white_dots)
+from nstutils.course.artefacts import bright_dots, dot_excess, dots_per_megapixel, speckle_ratio, white_dots
+from nstutils.course.beyond import STYLE_DETAIL_LIMIT, blend_styles, coarse_to_fine
 from nstutils.errors import SettingsError
 from nstutils.course.experiments import compare_optimizers, layer_ratio_grid, weights_for_ratio
 from nstutils.objective import StyleObjective
@@ -180,7 +180,7 @@ def test_a_speckled_photo_fails_the_paper_assertion():
 
 
 def test_dot_excess_is_relative_to_the_painting_at_the_same_size():
-    from nstutils.course.beyond import DOT_FLOOR, dot_excess
+    from nstutils.course.artefacts import DOT_FLOOR, dot_excess
 
     photo = _smooth_photo()                     # 96 × 128, no dots
     assert dot_excess(photo, photo) == 0.0
@@ -198,7 +198,7 @@ def test_dot_excess_is_relative_to_the_painting_at_the_same_size():
 
 
 def test_speckle_excess_is_relative_to_the_crisper_source():
-    from nstutils.course.beyond import speckle_excess
+    from nstutils.course.artefacts import speckle_excess
 
     photo = _smooth_photo()
     noise = np.random.default_rng(0).uniform(-0.15, 0.15, photo.shape)
@@ -223,7 +223,7 @@ def _dot_grid(shape, period: int, amplitude: float, rows=slice(None)) -> np.ndar
 
 
 def test_lattice_peaks_find_a_faint_grid_and_no_peak_in_photos_or_paintings():
-    from nstutils.course.beyond import lattice_peaks
+    from nstutils.course.artefacts import lattice_peaks
     from nstutils.images import load_image
 
     photo = load_image("tubingen", 256)[0]
@@ -239,7 +239,7 @@ def test_lattice_peaks_find_a_faint_grid_and_no_peak_in_photos_or_paintings():
 
 
 def test_lattice_excess_flags_a_grid_only_the_result_has():
-    from nstutils.course.beyond import lattice_excess
+    from nstutils.course.artefacts import lattice_excess
     from nstutils.images import load_image
 
     photo = load_image("tubingen", 256)[0]
@@ -254,7 +254,7 @@ def test_lattice_excess_flags_a_grid_only_the_result_has():
 
 
 def test_flat_chroma_ratio_flags_colour_blotches_over_the_sky_not_an_even_recolouring():
-    from nstutils.course.beyond import flat_chroma_ratio
+    from nstutils.course.artefacts import flat_chroma_ratio
     from nstutils.images import load_image
 
     photo = load_image("tubingen", 256)[0]
@@ -279,7 +279,7 @@ def test_a_blotched_sky_fails_the_photorealistic_assertion():
 
 
 def test_hue_dots_are_isolated_spots_of_colour_not_strokes_or_edges():
-    from nstutils.course.beyond import hue_dots
+    from nstutils.course.artefacts import hue_dots
 
     grey = np.full((48, 64, 3), 0.5)
     dotted = grey.copy()
@@ -298,7 +298,7 @@ def test_hue_dots_are_isolated_spots_of_colour_not_strokes_or_edges():
 
 
 def test_sky_dots_count_against_the_most_dotted_part_of_the_painting():
-    from nstutils.course.beyond import hue_dots, sky_dot_excess
+    from nstutils.course.artefacts import hue_dots, sky_dot_excess
     from nstutils.course.paper import MAX_SKY_DOT_EXCESS
     from nstutils.images import load_image
 
@@ -319,7 +319,7 @@ def test_sky_dots_count_against_the_most_dotted_part_of_the_painting():
 
 
 def test_hue_dots_in_the_sky_count_against_the_painting():
-    from nstutils.course.beyond import dot_excess, dots_per_megapixel, flat_places, speckle_excess
+    from nstutils.course.artefacts import dot_excess, dots_per_megapixel, flat_places, speckle_excess
     from nstutils.course.paper import MAX_SKY_DOT_EXCESS
     from nstutils.images import load_image
 
@@ -339,7 +339,7 @@ def test_hue_dots_in_the_sky_count_against_the_painting():
 
 
 def test_grid_locking_tells_dots_on_the_pooling_grid_from_dots_anywhere():
-    from nstutils.course.beyond import grid_locking
+    from nstutils.course.artefacts import grid_locking
 
     rng = np.random.default_rng(0)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nstutils.course import paper
-from nstutils.course.beyond import dot_excess, dots_per_megapixel, flat_places, sky_dot_excess
+from nstutils.course.artefacts import dot_excess, dots_per_megapixel, flat_places, sky_dot_excess
 from nstutils.course.measures import content_distance
 from nstutils.errors import SettingsError
 from nstutils.course.experiments import weights_for_ratio

@@ -38,12 +38,15 @@ def test_a_finished_run_is_served_from_the_cache_with_the_same_picture(tiny_cont
     first = paint(tiny_content, tiny_style)
     assert not first.cached and len(list(results_folder.glob("*.npz"))) == 1
     seen = []
-    again = paint(tiny_content, tiny_style, callback=seen.append)
+    again = paint(tiny_content, tiny_style, callback=seen.append)   # no step is taken, so no progress
     assert again.cached and "from the results cache" in again.message
     np.testing.assert_array_equal(again.image, first.image)
     assert again.history == first.history and again.best_loss == first.best_loss
     assert again.stop_reason == first.stop_reason and again.evaluations == first.evaluations
-    assert [p.step for p in seen] == [len(first.history)]   # the callback still hears how it ended
+    assert seen == []
+    watched = []
+    assert not paint(tiny_content, tiny_style, cache=False, callback=watched.append).cached   # cache=False: live
+    assert [progress.step for progress in watched] == [1, 2]
 
 
 def _run_key(content, style, **options):
@@ -199,3 +202,17 @@ def test_clear_caches_and_the_command_line_empty_it(tiny_content, tiny_style, re
     assert cleared.returncode == 0 and "removed 1" in cleared.stdout
     assert not list(results_folder.glob("*.npz"))
 
+
+
+def test_a_channel_picture_is_remembered_and_another_channel_is_not(results_folder):
+    from nstutils.course.explore import visualize_channel
+
+    image, history = visualize_channel("conv1_1", 0, size=24, steps=3)
+    again, history_again = visualize_channel("conv1_1", 0, size=24, steps=3)
+    np.testing.assert_array_equal(image, again)
+    assert history == history_again and len(list(results_folder.glob("*.npz"))) == 1
+    other, _ = visualize_channel("conv1_1", 1, size=24, steps=3)
+    assert not np.array_equal(image, other) and len(list(results_folder.glob("*.npz"))) == 2
+    results.enable(False)
+    visualize_channel("conv1_1", 2, size=24, steps=3)
+    assert len(list(results_folder.glob("*.npz"))) == 2

@@ -26,6 +26,7 @@ import numpy as np
 from nstutils.errors import SettingsError
 from nstutils.features import get_extractor
 from nstutils.images import load_image
+from nstutils.results import remembered
 from nstutils.run import StylizeResult, stylize
 from nstutils.settings import check_pooling
 from nstutils.vgg19 import layer_name
@@ -38,22 +39,31 @@ def visualize_channel(layer: str, channel: int, size: int = 128, steps: int = 10
 
     Starts from grey plus faint noise and climbs the gradient of the channel's mean
     activation; each step moves every pixel by at most ``step_size`` (the gradient is
-    normalised), and a light blur every 10 steps keeps the pattern from turning into noise.
+    normalised), and a light blur every 10 steps keeps the pattern from turning into noise. With the results
+    cache on (:mod:`nstutils.results`), the same arguments give the same picture back from disk.
     """
+    arguments = {"layer": layer_name(layer), "channel": channel, "size": size, "steps": steps, "seed": seed,
+                 "step_size": step_size, "pooling": pooling}
+    image, record = remembered("visualize_channel", arguments, lambda: _climb(**arguments))
+    return image, record["history"]
+
+
+def _climb(layer: str, channel: int, size: int, steps: int, seed: int, step_size: float,
+           pooling: str) -> Tuple[np.ndarray, dict]:
+    """:func:`visualize_channel`'s gradient ascent, as ``(image, {"history": [...]})``."""
     import tensorflow as tf
 
-    name = layer_name(layer)
-    extractor = get_extractor([name], pooling)
-    channels = int(extractor.params[name][1].shape[0]) if name in extractor.params else None
+    extractor = get_extractor([layer], pooling)
+    channels = int(extractor.params[layer][1].shape[0]) if layer in extractor.params else None
     if channels is not None and not 0 <= channel < channels:
-        raise SettingsError(f"{name} has channels 0..{channels - 1}, got {channel}")
+        raise SettingsError(f"{layer} has channels 0..{channels - 1}, got {channel}")
     rng = np.random.default_rng(seed)
     image = tf.Variable((0.5 + 0.05 * rng.standard_normal((1, size, size, 3))).astype(np.float32))
 
     @tf.function
     def ascend():
         with tf.GradientTape() as tape:
-            activation = tf.reduce_mean(extractor(image)[name][..., channel])
+            activation = tf.reduce_mean(extractor(image)[layer][..., channel])
         grad = tape.gradient(activation, image)
         image.assign(tf.clip_by_value(image + step_size * grad / (tf.reduce_mean(tf.abs(grad)) + 1e-8), 0.0, 1.0))
         return activation
@@ -64,7 +74,7 @@ def visualize_channel(layer: str, channel: int, size: int = 128, steps: int = 10
         if step % 10 == 9:
             blurred = tf.nn.avg_pool2d(tf.pad(image, [[0, 0], [1, 1], [1, 1], [0, 0]], "REFLECT"), 3, 1, "VALID")
             image.assign(0.7 * image + 0.3 * blurred)
-    return image.numpy()[0], history
+    return image.numpy()[0], {"history": history}
 
 
 def channel_activation(image, layer: str, channel: int, pooling: str = "max") -> float:

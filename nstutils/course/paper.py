@@ -33,18 +33,22 @@ from nstutils.recipes import (GALLERY_RATIOS, PAPER_CONTENT_LAYER, PAPER_CONTENT
 from nstutils.run import prepare, run_optimizer
 from nstutils.settings import make_settings
 
+from .artefacts import dot_excess, dots_per_megapixel, sky_dot_excess, speckle_excess
 from .experiments import layer_ratio_grid
 from .explore import reconstruct_content, reconstruct_style
-from .beyond import dot_excess, dots_per_megapixel, flat_chroma_ratio, sky_dot_excess, speckle_excess, speckle_ratio
-from .measures import blur_rgb, content_distance, detail_correlation, layout_correlation, rms_distance
-from .paper_setup import (DEFAULT_SIZE, FIGURE_STEPS, PAPER_NETWORK, figure_size, final_losses, paper_options,
+from .measures import blur_rgb, content_distance, detail_correlation, rms_distance
+from .paper_setup import (DEFAULT_SIZE, FIGURE_STEPS, figure_size, final_losses, paper_options,
                           reconstruction_options, reference_start, stylize_paper, transfer_options)
+from .photoreal import (MAX_DOTS_PER_MEGAPIXEL, MAX_FLAT_CHROMA, MAX_FOREIGN_STRUCTURE, MAX_SPECKLE,  # noqa: F401
+                        MIN_PHOTO_LAYOUT, PHOTO_RATIO, PHOTO_STEPS, PHOTO_TV_WEIGHT, photo_looks, photorealistic)
 
 __all__ = ["GALLERY_RATIOS", "PAPER_CONTENT_LAYER", "PAPER_POOLING", "PAPER_RATIO_SCALE", "PAPER_RATIOS",
            "PAPER_STYLE_LAYERS", "PAPER_STYLE_LAYER_WEIGHT", "PAPER_WEIGHTS", "TRANSFER_POOLING", "TRANSFER_WEIGHTS",
            "DEFAULT_SIZE", "FIGURE_STEPS", "paper_options",
            "content_reconstructions", "style_reconstructions", "style_gallery", "ratio_grid",
-           "content_layer_comparison", "initialization_comparison", "photorealistic"]
+           "content_layer_comparison", "initialization_comparison", "photorealistic", "photo_looks", "PHOTO_RATIO",
+           "PHOTO_STEPS", "PHOTO_TV_WEIGHT", "MAX_SPECKLE", "MAX_DOTS_PER_MEGAPIXEL", "MAX_FLAT_CHROMA",
+           "MAX_FOREIGN_STRUCTURE", "MIN_PHOTO_LAYOUT"]
 
 
 # --------------------------------------------------------------------------------- Figure 1
@@ -113,11 +117,11 @@ def style_reconstructions(painting="starry_night", stacks: Sequence[Sequence[str
 # --------------------------------------------------------------------------------- Figure 3
 
 #: Most pixel-scale energy a gallery image may have over the crisper of its photo and painting
-#: (:func:`~nstutils.course.beyond.speckle_excess`): clean 0.9-2.5 (content in luminance: *Udnie*'s facets 2.46),
+#: (:func:`~nstutils.course.artefacts.speckle_excess`): clean 0.9-2.5 (content in luminance: *Udnie*'s facets 2.46),
 #: speckled from white noise 4.8-5.7 (256 px, 120-200 steps; docs/paper.md).
 MAX_SPECKLE_EXCESS = 3.5
 
-#: Most :func:`~nstutils.course.beyond.sky_dot_excess` (dots of colour in the photo's flat sky over the most dotted
+#: Most :func:`~nstutils.course.artefacts.sky_dot_excess` (dots of colour in the photo's flat sky over the most dotted
 #: part of the painting) a transfer may have: 0.5-2.8 measured with the content compared in luminance (the five
 #: gallery paintings, 120 and 200 steps); the violet lattice of a content loss in RGB 11.0-26.1 (200 steps).
 MAX_SKY_DOT_EXCESS = 5.0
@@ -143,10 +147,10 @@ def style_gallery(content="tubingen", styles: Sequence[str] = ("shipwreck", "sta
     :data:`MAX_GALLERY_CONTENT_DISTANCE`) while colours and textures come from each painting, and no
     result is speckled: its pixel-scale energy is
     at most :data:`MAX_SPECKLE_EXCESS` times the crisper of photo and painting
-    (:func:`~nstutils.course.beyond.speckle_excess`). From uniform white noise it is not: at 256 px
+    (:func:`~nstutils.course.artefacts.speckle_excess`). From uniform white noise it is not: at 256 px
     and 200 steps *The Shipwreck* and *The Scream* leave 5.1 and 5.7 (1.0 and 1.2 from the reference start).
     Nor is the sky dotted: where the photo is flat, dots of colour are at most :data:`MAX_SKY_DOT_EXCESS` times as
-    dense as in the most dotted part of the painting (:func:`~nstutils.course.beyond.sky_dot_excess`; with the content
+    dense as in the most dotted part of the painting (:func:`~nstutils.course.artefacts.sky_dot_excess`; with the content
     in RGB, at 200 steps, *The Scream* and *The Shipwreck* fail: 11.0, 26.1).
 
     ``styles`` are course image names (or anything ``load_image`` takes, then give
@@ -199,12 +203,12 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
     Returns ``{"content": image, "stacks": [...], "ratios": [...] (the paper's),
     "effective_ratios": [...] (as converted), "images": {(row, column): image},
     "content_distance": float array [rows, columns] (:func:`content_distance` at conv4_2, grey images),
-    "dots": float array [rows, columns] (:func:`~nstutils.course.beyond.dots_per_megapixel`: isolated
+    "dots": float array [rows, columns] (:func:`~nstutils.course.artefacts.dots_per_megapixel`: isolated
     white specks; 1,160 per megapixel measured in the all-layer cell at α/β 1e-3, 256 px, 100 steps),
-    "dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.dot_excess`: those dots over
+    "dot_excess": float array [rows, columns] (:func:`~nstutils.course.artefacts.dot_excess`: those dots over
     the painting's own at the same size; that cell: 2.7 from white noise, 1.9 from
     :func:`~nstutils.course.paper_setup.reference_start`, passed as ``init``; its sky dots 8.6 and 1.9),
-    "sky_dot_excess": float array [rows, columns] (:func:`~nstutils.course.beyond.sky_dot_excess`; at most
+    "sky_dot_excess": float array [rows, columns] (:func:`~nstutils.course.artefacts.sky_dot_excess`; at most
     :data:`MAX_SKY_DOT_EXCESS` in a clean all-layer row, while the shallow rows' colour grain, what
     ``conv1_1``'s statistics ask for, may count more),
     "losses": {(row, column): {...}},
@@ -312,89 +316,3 @@ def initialization_comparison(content="tubingen", style="starry_night", seeds: S
     }
     return {"content": photo[0], "starts": labels, "images": images, "losses": losses, "distance": distance,
             "to_photo": to_photo, "findings": findings}
-
-
-# --------------------------------------------------------------------------------- Figure 7
-
-#: α/β of Figure 7 here. The paper's caption gives 1e-2, but scaled like every ratio that leaves
-#: the photo almost unchanged (256 px, 150 steps from the photo: mean colour 0.054 from the
-#: photo's, 0.166 from the style's); at 1e-3 the colours cross over (0.128 and 0.092).
-PHOTO_RATIO = 1e-3
-#: L-BFGS steps of Figure 7 at full quality (07_beyond and docs/gallery.py): with the total variation on, 120 steps
-#: leave the mean colour halfway between the two photos (0.10 from Tübingen's, 0.11 from the cat's), 200 carry it over.
-PHOTO_STEPS = 200
-#: Total-variation weight of Figure 7, per pixel: the run's ``tv_weight`` is this over the pixel count (the
-#: :func:`~nstutils.losses.total_variation_loss` is a sum, the style loss an average, so the same balance needs a
-#: smaller weight on a larger image). Without it the style photo's texture lands on the sky as purple and green
-#: blotches (:func:`~nstutils.course.beyond.flat_chroma_ratio` 8.1 at 256 px, 200 steps): the style loss asks for
-#: that texture everywhere and the content loss at conv4_2 hardly sees faint colour. Measured there (tv_weight,
-#: blotches): 1e-5 (0.5 per pixel) 4.6, 4e-5 (2.0) 1.9 with the houses still crisp; squared differences (tv_kind
-#: l2) blurred the photo before they cleared the sky. The reference implementation adds TV by default too.
-PHOTO_TV_WEIGHT = 2.0
-#: Most high-frequency energy a result may have relative to the photo and still look photographic.
-MAX_SPECKLE = 1.5
-#: Most isolated white dots per megapixel (:func:`~nstutils.course.beyond.dots_per_megapixel`) of a clean figure.
-MAX_DOTS_PER_MEGAPIXEL = 50.0
-#: Least layout correlation with the photo for its structure to count as kept.
-MIN_PHOTO_LAYOUT = 0.9
-#: Most colour detail a result may add where the photo is flat (:func:`~nstutils.course.beyond.flat_chroma_ratio`,
-#: 1 = the photo's own) and still look photographic: the style photo's texture as colour blotches over the sky
-#: measured 8.1 (Tübingen in Chelsea's style, 256 px, 200 steps, no total variation).
-MAX_FLAT_CHROMA = 3.0
-
-
-def photorealistic(content="tubingen", style="chelsea", ratio: float = PHOTO_RATIO, *, max_dim: int = DEFAULT_SIZE,
-                   steps: int = 300, seed: int = 0, init: Any = "content", **options: Any) -> Dict[str, Any]:
-    """The paper's **Figure 7**: photorealistic style transfer, one photograph in the
-    style of another (the paper put New York by night on London by day). Course photos:
-    ``tubingen`` and scikit-image's ``astronaut``, ``coffee``, ``chelsea``.
-
-    It runs in the paper's own network (average pooling), clean here: from the photo, max pooling's larger style
-    loss speckles the first steps (64 px, 3 steps: speckle 1.8, blotches 3.9; 0.86, 2.2). As the paper's caption says, the synthesis starts **from the content photo** (``init``),
-    here at α/β = :data:`PHOTO_RATIO` (scaled like every ratio by :data:`PAPER_RATIO_SCALE`), with a
-    small total-variation term (:data:`PHOTO_TV_WEIGHT` per pixel; ``tv_weight=`` overrides it) that keeps
-    the flat parts of the photo free of the style photo's colour blotches.
-    From white noise the same objective leaves colour speckle over the whole photo: the
-    network barely sees pixel-scale noise, so the optimiser never removes it (measured at
-    256 px, 150 steps: from the photo speckle 0.80 and layout 0.97; see ``docs/paper.md``).
-
-    Finding: the colours and lighting of the style photo move onto the content photo while
-    it stays a photograph: its layout is kept and it gains no speckle.
-
-    Returns ``{"content": image, "style": image, "image": result, "ratio": α/β, "init": init,
-    "losses": {...}, "content_distance": float, "mean_color": {"content", "style", "result": RGB
-    means}, "speckle": speckle_ratio to the photo, "blotches": flat_chroma_ratio, "layout": layout_correlation with the photo,
-    "dots": dots_per_megapixel, "findings": {...}}``. The findings: ``colors_move_to_style``
-    (the mean colour nearer the style photo's than the content photo's is),
-    ``stays_photographic`` (speckle ≤ :data:`MAX_SPECKLE`, dots ≤ :data:`MAX_DOTS_PER_MEGAPIXEL` and
-    blotches ≤ :data:`MAX_FLAT_CHROMA`)
-    and ``structure_kept`` (layout correlation ≥ :data:`MIN_PHOTO_LAYOUT`).
-    """
-    max_dim, steps = figure_size(max_dim, steps)
-    photo = load_image(content, max_dim=max_dim)
-    style_image = load_image(style, max_dim=max_dim)
-    options = {"tv_weight": PHOTO_TV_WEIGHT / photo[0, ..., 0].size, "content_channels": "rgb", **PAPER_NETWORK,
-               **options}
-    result = stylize_paper(photo, style_image, ratio, max_dim, steps, seed, options, init=init)
-    means = {"content": photo[0].reshape(-1, 3).mean(0), "style": style_image[0].reshape(-1, 3).mean(0),
-             "result": result.image.reshape(-1, 3).mean(0)}
-    to_style = float(np.linalg.norm(means["result"] - means["style"]))
-    to_content = float(np.linalg.norm(means["result"] - means["content"]))
-    looks = photo_looks(result.image, photo[0])
-    return {"content": photo[0], "style": style_image[0], "image": result.image, "ratio": ratio, "init": init,
-            "losses": final_losses(result), "content_distance": content_distance(result.image, photo),
-            "mean_color": {k: [float(x) for x in v] for k, v in means.items()}, **looks,
-            "findings": {"colors_move_to_style": bool(to_style < to_content), **looks["findings"]}}
-
-
-def photo_looks(image, photo) -> Dict[str, Any]:
-    """Whether ``image`` still looks like the photograph ``photo`` (``07_beyond``): its
-    ``speckle`` (:func:`~nstutils.course.beyond.speckle_ratio`), colour ``blotches`` where the photo is
-    flat (:func:`~nstutils.course.beyond.flat_chroma_ratio`), ``layout``
-    (:func:`~nstutils.course.measures.layout_correlation`), ``dots`` per megapixel and the
-    ``findings`` ``stays_photographic`` and ``structure_kept`` against this module's thresholds."""
-    speckle, layout, dots = speckle_ratio(image, photo), layout_correlation(image, photo), dots_per_megapixel(image)
-    blotches = flat_chroma_ratio(image, photo)
-    photographic = speckle <= MAX_SPECKLE and dots <= MAX_DOTS_PER_MEGAPIXEL and blotches <= MAX_FLAT_CHROMA
-    return {"speckle": speckle, "blotches": blotches, "layout": layout, "dots": dots,
-            "findings": {"stays_photographic": bool(photographic), "structure_kept": bool(layout >= MIN_PHOTO_LAYOUT)}}

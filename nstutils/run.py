@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .errors import SettingsError
+from .errors import CallbackError, SettingsError, describe_error
 from .images import MAX_DIM, load_image
 from .objective import StyleObjective, initial_image
 from .settings import ObjectiveSettings, RunSettings, Settings, make_settings, window_improvement
@@ -111,6 +111,14 @@ class _Stop(Exception):
         self.reason, self.message = reason, message
 
 
+class _CallbackFailed(_Stop):
+    """The callback raised ``error`` after ``step``: the run stops there, and the error goes to the caller."""
+
+    def __init__(self, error: Exception, step: int):
+        super().__init__("stopped", f"stopped: the callback raised at step {step} ({describe_error(error)})")
+        self.error, self.step = error, step
+
+
 def style_size(run: RunSettings) -> int:
     """Long side at which the style image is used: ``max_dim × style_scale`` (at least 16 px)."""
     return max(16, min(MAX_DIM, round(run.max_dim * run.style_scale)))
@@ -154,8 +162,11 @@ def stylize(content, style, settings: Settings | ObjectiveSettings | RunSettings
     loss stops improving.
 
     ``callback(progress)`` is called after every step; returning ``True`` stops the run.
-    Ctrl-C (KeyboardInterrupt) also stops it: either way the best image so far is
-    returned, and ``stop_reason`` says why the run ended. A run whose loss becomes NaN
+    Ctrl-C (KeyboardInterrupt, in the callback too) also stops it: either way the best image so far is
+    returned, and ``stop_reason`` says why the run ended. A callback that raises ends the run the same
+    way, and the error reaches the caller as :class:`~nstutils.errors.CallbackError`: its ``result`` is
+    the run so far (the best image, ``stop_reason="stopped"``), its ``__cause__`` the callback's
+    exception. A run whose loss becomes NaN
     returns the best image before that, with ``stop_reason="diverged"``. The same
     ``seed`` gives the same start and, on small images, the same result; on larger ones
     TensorFlow's multi-threaded CPU sums round differently from call to call (measured at
@@ -174,20 +185,21 @@ def run_optimizer(objective: StyleObjective, start: np.ndarray, run: RunSettings
 
     ``state`` resumes an optimiser from a checkpoint (``progress.state`` of an earlier
     run): Adam continues with its moment estimates; L-BFGS and gradient descent keep no
-    state worth saving and simply restart from ``start``.
+    state worth saving and simply restart from ``start``. A ``callback`` that raises ends the
+    run and raises :class:`~nstutils.errors.CallbackError` with the result so far (see :func:`stylize`).
     """
     run = make_settings(run or RunSettings(), **overrides).run
     tracker = Tracker(run, callback)
     tracker.state = dict(state) if state else None
-    reason, message = "finished", ""
+    reason, message, failed = "finished", "", None
     try:
         outcome = _RUNNERS[run.optimizer](objective, np.asarray(start, np.float32), run, tracker)
         if outcome is not None:
             reason, message = outcome
     except KeyboardInterrupt:
         reason, message = "interrupted", "interrupted (Ctrl-C)"
-    except _Stop as stop:
-        reason, message = stop.reason, stop.message
+    except _Stop as stop:  # a callback's error too: the result is made, then handed over with it
+        reason, message, failed = stop.reason, stop.message, stop
     if tracker.best_image is None:  # interrupted before the first evaluation finished
         tracker.best_image, tracker.best_loss = np.asarray(start, np.float32)[0], math.inf
     steps = len(tracker.history)
@@ -196,11 +208,15 @@ def run_optimizer(objective: StyleObjective, start: np.ndarray, run: RunSettings
     message = f"{message} ({tracker.evaluations} evaluations, best loss {tracker.best_loss:.4g})"
     (log.warning if reason == "diverged" else log.info)("stylize: %s", message)
     settings = Settings(objective.settings, run).to_dict()
-    return StylizeResult(
+    result = StylizeResult(
         image=tracker.best_image, history=tracker.history, settings=settings, best_loss=tracker.best_loss,
         stop_reason=reason, message=message, seconds=time.perf_counter() - tracker.start,
         evaluations=tracker.evaluations,
     )
+    if isinstance(failed, _CallbackFailed):
+        raise CallbackError(f"{message}; the run ended there and this error's .result holds the best image so "
+                            "far: save it, then fix the callback", result, failed.step) from failed.error
+    return result
 
 
 class Tracker:
@@ -244,7 +260,13 @@ class Tracker:
             progress = Progress(step=step, steps=self.steps, losses=dict(losses), seconds=entry["seconds"],
                                 image=image[0], best_loss=self.best_loss, evaluations=self.evaluations,
                                 state=self.state, improvement=improvement)
-            if self.callback(progress) is True:
+            try:
+                stop = self.callback(progress)
+            except _Stop:  # (KeyboardInterrupt is no Exception: Ctrl-C in the callback still means "interrupted")
+                raise
+            except Exception as error:  # ends the run like a stop; run_optimizer hands the error over
+                raise _CallbackFailed(error, step) from error
+            if stop is True:
                 raise _Stop("stopped", f"stopped by the caller after {step} steps")
         if self.run.adaptive and improvement is not None:
             if improvement <= self.run.stop_tolerance:

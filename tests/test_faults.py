@@ -526,7 +526,8 @@ def test_sigterm_during_start_up_says_so_in_one_line(tmp_path):
     process = subprocess.Popen([*NST, "stylize", "astronaut", "coffee", "-o", str(tmp_path / "out.png"), *TINY],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not _caught_signals(process.pid) & (1 << (signal.SIGTERM - 1)):
+    while time.time() < deadline and process.poll() is None and not _caught_signals(process.pid) & (
+            1 << (signal.SIGTERM - 1)):
         time.sleep(0.005)  # until nst's handler is in place: then it loads the weights and TensorFlow for seconds
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)

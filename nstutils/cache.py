@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, TypeVar
 
 from .config import cache_fault
-from .errors import DataError, NSTError
+from .errors import DataError, NSTError, OutputError, describe_os_error
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +111,33 @@ def fill_once(path: str | os.PathLike, make: Callable[[Path], Any], is_valid: Ca
             if path.exists() and not force:
                 log.warning(stale_message, path)
             make(path)
+    except OutputError as error:  # a writer (save_weights_npz) already put the OSError in words
+        raise cache_fault(path.parent, f"could not write {path.name} ({error.reason})") from None
     except NSTError:
         raise
     except OSError as error:  # read-only folder, full disk, a file in the way: one line naming the folder
-        raise cache_fault(path.parent, f"could not write {path.name} ({describe_os_error(error)})") from None
+        raise cache_fault(path.parent, f"could not write {path.name} ({write_fault(path, error).reason})") from None
     return path
 
 
-def describe_os_error(error: OSError) -> str:
-    """``strerror`` of an OSError in words, with a hint for the two a user can fix by hand."""
-    text = error.strerror or str(error) or type(error).__name__
-    if error.errno == errno.ENOSPC:
-        return f"{text}: the disk is full"
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"{text}: the folder is read-only for this user"
-    return text
+def write_fault(path: str | os.PathLike, error: OSError) -> OutputError:
+    """The one-line :class:`~nstutils.errors.OutputError` for a file that could not be written at ``path``:
+    what stood in the way (a file for a folder, a missing or read-only folder, a full disk) and the fix."""
+    path = Path(path)
+    folder = path.parent
+    blocker = next((p for p in [folder, *folder.parents] if p.exists()), folder)
+    if not blocker.is_dir():
+        reason, fix = f"{blocker} is a file, not a folder", "choose another folder"
+    elif error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        reason, fix = f"the disk is full ({error.strerror or error})", "free some space or write it elsewhere"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):  # the folder, or the one it would be made in
+        reason = f"the folder {blocker} is not writable, read-only for this user ({error.strerror or error})"
+        fix = "choose a folder you can write to"
+    elif not folder.exists():
+        reason, fix = f"the folder {folder} does not exist", "create it or choose another folder"
+    else:
+        reason, fix = describe_os_error(error), "check the folder and try again"
+    return OutputError(f"could not write {path}: {reason}; {fix}", reason=reason)
 
 
 # ---- leftovers of killed writers ------------------------------------------------------------------

@@ -43,16 +43,20 @@ def comparable_settings(settings: Settings) -> Dict[str, Any]:
 
 def save_checkpoint(path: Path, image: np.ndarray, step: int, settings: Dict[str, Any],
                     state: Optional[Dict[str, Any]]) -> None:
-    """Atomically write the current image, step count, settings and optimiser state."""
-    from .cache import atomic_path
+    """Atomically write the current image, step count, settings and optimiser state; a file that cannot be
+    written raises :class:`~nstutils.errors.OutputError` (one line) and leaves no temporary file."""
+    from .cache import atomic_path, write_fault
 
     arrays = {"image": np.asarray(image, np.float32), "step": np.array(step),
               "settings": np.array(json.dumps(settings, sort_keys=True))}
     for key, value in (state or {}).items():
         arrays[f"state_{key}"] = np.asarray(value)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
+    except OSError as error:
+        raise write_fault(path, error) from None
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

@@ -5,7 +5,8 @@
     nst images [--fetch]   # list (and download) the course images
 
 Errors print one line (``nst: error: ...``) and exit non-zero; an existing output is
-never replaced without ``--force``; Ctrl-C (130), SIGTERM (143) and SIGHUP (129) save the best image so far.
+never replaced without ``--force``; Ctrl-C (130), SIGTERM (143) and SIGHUP (129) save the best image so far,
+and before the first step end the command at once with one line saying so.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Callable, List, NoReturn, Optional, Tuple
 
-from .errors import NSTError
-from .terminal import STOP_SIGNALS, CtrlC, RunReporter
+from .errors import CallbackError, NSTError, describe_error
+from .terminal import STOP_SIGNALS, CtrlC, RunReporter, StopSignal, stop_at_once
 
 
 def _whole_number(minimum: Optional[int]) -> Callable[[str], int]:
@@ -122,14 +123,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SystemExit as exit_:  # --help, or a usage error already printed in one line
         return int(exit_.code or 0)
     _show_library_messages(quiet=getattr(args, "quiet", False))
+    # Until a run starts (loading, fetching, measuring), a stop signal ends the command at once, unwinding
+    # so that no half-written file stays; the run itself stops after its step and keeps the best image.
+    previous = {signum: signal.signal(signum, stop_at_once) for signum in STOP_SIGNALS}
     try:
         return {"stylize": _stylize, "weights": _weights, "images": _images, "cache": _cache}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
+    except StopSignal as stop:
+        print(f"nst: stopped by {stop.name} {_STOPPED_BEFORE[args.command]}", file=sys.stderr)
+        return stop.status
     except KeyboardInterrupt:
         print("nst: interrupted", file=sys.stderr)
         return 130
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+#: What a stop signal before the run ended, by command.
+_STOPPED_BEFORE = {"stylize": "during start-up, before the first step: no picture was written",
+                   "weights": "before the weights were cached: no partial file is kept",
+                   "images": "before every image was fetched: no partial file is kept"}
 
 
 def _show_library_messages(quiet: bool = False) -> None:
@@ -244,11 +260,15 @@ def _stylize(args) -> int:
         print("nst: running (Ctrl-C stops and keeps the best image)", file=sys.stderr, flush=True)
         reporter = RunReporter(args, output, prepared.settings, run_now, done_steps, interrupted,
                                seconds_per_step(run_now, prepared.content.shape, dtype))
-        result = run_optimizer(prepared.objective, start, run_now, callback=reporter, state=state)
+        failed = None
+        try:
+            result = run_optimizer(prepared.objective, start, run_now, callback=reporter, state=state)
+        except CallbackError as error:  # the progress display broke (a closed terminal): keep the picture
+            result, failed = error.result, error
         reporter.close()
         # The handler stays until the image is saved: a second Ctrl-C during the save still
         # exits at once, and the atomic write leaves no half-written file behind.
-        return _finish(args, output, checkpoint, prepared.content, result, interrupted)
+        return _finish(args, output, checkpoint, prepared.content, result, interrupted, failed)
     finally:
         if reporter is not None:
             reporter.close()
@@ -256,7 +276,7 @@ def _stylize(args) -> int:
             signal.signal(signum, handler)
 
 
-def _finish(args, output: Path, checkpoint: Path, content, result, interrupted) -> int:
+def _finish(args, output: Path, checkpoint: Path, content, result, interrupted, failed=None) -> int:
     from .images import free_name
 
     image = result.image
@@ -273,6 +293,10 @@ def _finish(args, output: Path, checkpoint: Path, content, result, interrupted) 
         checkpoint.unlink()  # finished: the checkpoint has served its purpose
     if result.stop_reason == "diverged":
         print(f"nst: error: {result.message}; the best image so far is in {target}", file=sys.stderr)
+        return 1
+    if failed is not None:
+        print(f"nst: error: the progress display failed at step {failed.step} ({describe_error(failed.__cause__)}); "
+              f"the best image so far is in {target}", file=sys.stderr)
         return 1
     how = (f"stopped by {interrupted.name} after {len(result.history)} steps: the best image so far"
            if interrupted.count else result.message)

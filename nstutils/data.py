@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Union
 
-from .cache import describe_os_error, memory_cache, remove_stale_temporaries, sha256_of
+from .cache import memory_cache, remove_stale_temporaries, sha256_of
 from .config import cache_dir, cache_fault, data_dir
-from .errors import DataError
+from .errors import DataError, describe_os_error
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,31 @@ def credit(name: str) -> str:
     return _entry(name).credit
 
 
+def suggest_name(text: str) -> str | None:
+    """The course image ``text`` most likely means, or None: a close spelling of a whole name (``tubingn``),
+    else the image one of whose words, or its file's, ``text`` spells or nearly spells (``wave``, ``scream``,
+    ``matisse``)."""
+    import difflib
+    import re
+
+    key = text.strip().lower()
+    close = difflib.get_close_matches(key, list_images(), n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    words: Dict[str, str] = {}
+    for name in list_images():
+        entry = registry().get(name)
+        for word in re.split(r"[\W_]+", f"{name} {Path(entry.file).stem if entry else ''}".lower()):
+            words.setdefault(word, name)
+    close = difflib.get_close_matches(key, [word for word in words if word], n=1, cutoff=0.8)
+    return words[close[0]] if close else None
+
+
 def _entry(name: str) -> CourseImage:
     entry = registry().get(name) or _by_file(name)
     if entry is None:
-        import difflib
-
-        close = difflib.get_close_matches(name, list_images(), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        close = suggest_name(name)
+        hint = f" Did you mean {close!r}?" if close else ""
         raise DataError(f"unknown course image {name!r}.{hint} Known: {', '.join(list_images())}")
     return entry
 
@@ -141,7 +159,7 @@ def image_path(name: str) -> Union[Path, Any]:
             return cached
         log.warning("cached %s failed the hash check; downloading it again", cached)
         cached.unlink()
-    return _download(entry.url, entry.sha256, cached, what=f"course image {name!r}")
+    return _fetch(entry.url, entry.sha256, cached, what=f"course image {name!r}")
 
 
 def fetch_all() -> Dict[str, Path]:
@@ -178,17 +196,31 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EEXI
                 getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def _download(url: str, sha256: str | None, target: Path, what: str) -> Path:
+def _download(url: str, sha256: str | None, target: Path) -> Path:
+    """``url`` into ``target`` (its hash checked when given), by pooch; a folder made for it goes again if the
+    download fails and leaves it empty."""
     import pooch
 
-    if not url.startswith("https://"):
-        raise DataError(f"refusing to download {url}: only https:// URLs are allowed")
     remove_stale_temporaries(target.parent.parent)  # partial downloads of a killed run go first
+    made = not target.parent.exists()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         # pooch downloads to a temporary file beside the target and checks the hash before the rename.
         path = pooch.retrieve(url, known_hash=f"sha256:{sha256}" if sha256 else None, fname=target.name,
                               path=target.parent, progressbar=False, downloader=_capped_downloader)
+    except BaseException:
+        if made:
+            _remove_if_empty(target.parent)  # a failed first download leaves no empty folder behind
+        raise
+    return Path(path)
+
+
+def _fetch(url: str, sha256: str | None, target: Path, what: str) -> Path:
+    """:func:`_download` with its faults in one line: the cache's (read-only, full), or the network's."""
+    if not url.startswith("https://"):
+        raise DataError(f"refusing to download {url}: only https:// URLs are allowed")
+    try:
+        return _download(url, sha256, target)
     except DataError:
         raise
     except OSError as exc:
@@ -198,7 +230,13 @@ def _download(url: str, sha256: str | None, target: Path, what: str) -> Path:
         raise _download_failed(what, url, exc) from None
     except Exception as exc:
         raise _download_failed(what, url, exc) from None
-    return Path(path)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()  # only an empty folder can go; another process's download keeps it
+    except OSError:
+        pass
 
 
 def _download_failed(what: str, url: str, exc: Exception) -> DataError:
@@ -217,4 +255,4 @@ def download_url(url: str) -> Path:
     target = cache_dir() / "downloads" / name
     if target.exists():
         return target
-    return _download(url, None, target, what="the image")
+    return _fetch(url, None, target, what="the image")

@@ -20,7 +20,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .cache import atomic_path
+from .cache import atomic_path, write_fault
 from .errors import ImageError, OutputError, OutputExistsError
 from .vgg19 import CONV_LAYERS, min_side
 
@@ -142,16 +142,12 @@ def _file_url_path(url: str) -> Path:
 
 
 def _suggest_course_name(text: str) -> None:
-    """A missing file that looks like a misspelt course image name gets a did-you-mean."""
-    import difflib
-
+    """A missing file that looks like a misspelt or shortened course image name gets a did-you-mean."""
     from . import data
 
-    if os.sep in text or "/" in text or Path(text).suffix:
-        return
-    close = difflib.get_close_matches(text, data.list_images(), n=1, cutoff=0.6)
+    close = None if os.sep in text or "/" in text or Path(text).suffix else data.suggest_name(text)
     if close:
-        raise ImageError(f"{text}: no such file or course image. Did you mean {close[0]!r}? "
+        raise ImageError(f"{text}: no such file or course image. Did you mean {close!r}? "
                          "(`nst images` lists the course images)")
 
 
@@ -164,16 +160,27 @@ def open_image_file(path: str | os.PathLike) -> Image.Image:
         raise ImageError(f"{path}: is a folder, not an image file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: the file is empty (0 bytes)")
+    return _decode(path, path)
+
+
+def open_image_bytes(data: bytes, name: str) -> Image.Image:
+    """:func:`open_image_file` for the bytes of a file called ``name`` (an upload), decoded in memory:
+    nothing is written to disk, so a full or read-only temp folder cannot get in the way."""
+    if not data:
+        raise ImageError(f"{name}: the file is empty (0 bytes)")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source: Any, path: Any) -> Image.Image:
+    """Open and fully decode ``source`` (a path or a file object); messages name it as ``path``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(source)
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise ImageError(
-                    f"{path}: {width}×{height} pixels is larger than the limit of "
-                    f"{MAX_PIXELS:,} pixels (nstutils.images.MAX_PIXELS); shrink it first"
-                )
+                raise ImageError(f"{path}: {width}×{height} pixels is larger than the limit of {MAX_PIXELS:,} "
+                                 "pixels (nstutils.images.MAX_PIXELS); shrink it first")
             image.load()
     except ImageError:
         raise
@@ -230,10 +237,8 @@ def _array_to_rgb(source: Any, name: str) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise ImageError(
-            f"{name}: array of shape {array.shape} is not an image; expected [H, W], "
-            "[H, W, 1|3|4] or [1, H, W, 3]"
-        )
+        raise ImageError(f"{name}: array of shape {array.shape} is not an image; expected [H, W], "
+                         "[H, W, 1|3|4] or [1, H, W, 3]")
     if array.dtype == np.bool_:
         array = array.astype(np.float32)
     elif array.dtype == np.uint8:
@@ -248,10 +253,8 @@ def _array_to_rgb(source: Any, name: str) -> np.ndarray:
             raise ImageError(f"{name}: the array contains NaN or infinite values")
         low, high = float(array.min()), float(array.max())
         if low < -1e-3 or high > 1 + 1e-3:
-            raise ImageError(
-                f"{name}: float values must lie in [0, 1], found [{low:.3g}, {high:.3g}] "
-                "(divide 0-255 data by 255)"
-            )
+            raise ImageError(f"{name}: float values must lie in [0, 1], found [{low:.3g}, {high:.3g}] "
+                             "(divide 0-255 data by 255)")
         array = np.clip(array, 0.0, 1.0)
     if array.shape[0] * array.shape[1] > MAX_PIXELS:
         raise ImageError(f"{name}: {array.shape[1]}×{array.shape[0]} pixels exceeds MAX_PIXELS")
@@ -307,20 +310,24 @@ def save_image(image: Any, path: str | os.PathLike, overwrite: bool = False, qua
 
     The file is written to a temporary name beside ``path`` and renamed into place, so
     an interrupted save never leaves a half-written file. An existing file is only
-    replaced with ``overwrite=True``; otherwise :class:`OutputExistsError` is raised.
+    replaced with ``overwrite=True``; otherwise :class:`OutputExistsError` is raised. A file that
+    cannot be written (a full disk, a read-only folder, a parent that is a file) raises
+    :class:`OutputError`, one line naming the path and the fix, and leaves no temporary file.
     """
     path = Path(path).expanduser()
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ImageError(
-            f"{path}: unknown image extension {path.suffix!r}; use one of {', '.join(sorted(SAVE_FORMATS))}"
-        )
+        raise ImageError(f"{path}: unknown image extension {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(SAVE_FORMATS))}")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; pass overwrite=True (CLI: --force) to replace it")
     pixels = Image.fromarray(to_uint8(image), mode="RGB")
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_path(path) as tmp:
-        pixels.save(tmp, format=fmt, **options)
+    try:
+        with atomic_path(path) as tmp:  # removes its temporary file on any error
+            pixels.save(tmp, format=fmt, **options)
+    except OSError as error:  # a full disk, a read-only folder, a file where a folder should be
+        raise write_fault(path, error) from None
     return path
 
 
@@ -343,17 +350,8 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
         os.close(handle)
         os.unlink(probe)
     except OSError as error:
-        raise OutputError(f"cannot write {path}: {_why_not_writable(path.parent, error)}") from None
+        raise write_fault(path, error) from None
     return path
-
-
-def _why_not_writable(folder: Path, error: OSError) -> str:
-    parent = next(p for p in [folder, *folder.parents] if p.exists())
-    if not parent.is_dir():
-        return f"{parent} is a file, not a folder"
-    if not folder.exists():
-        return f"the folder {folder} does not exist"
-    return f"the folder {folder} is not writable ({error.strerror or error})"
 
 
 def save_image_or_fallback(image: Any, path: str | os.PathLike, overwrite: bool = False,
@@ -366,8 +364,8 @@ def save_image_or_fallback(image: Any, path: str | os.PathLike, overwrite: bool 
     path = Path(path).expanduser()
     try:
         return save_image(image, path, overwrite=overwrite), ""
-    except OSError as error:  # OutputExistsError included: something appeared during the run
-        reason = str(error) if isinstance(error, OutputExistsError) else f"{type(error).__name__}: {error}"
+    except OSError as error:  # OutputError (its cause alone), or OutputExistsError: something appeared meanwhile
+        reason = error.reason if isinstance(error, OutputError) else str(error)
     for folder in (*map(Path, fallback_dirs), Path.cwd(), Path(tempfile.gettempdir())):
         candidate = free_name(folder / (path.name if path.suffix.lower() in SAVE_FORMATS else path.stem + ".png"))
         if candidate is None or candidate == path:

@@ -161,7 +161,7 @@ def with_input_gradient(loss_of: Callable[[Any], Any], jit_compile: Optional[boo
     ``jit_compile``): the evaluation :mod:`nstutils.arithmetic` times and the benchmarks compare."""
     import tensorflow as tf
 
-    @tf.function(jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile, autograph=False)  # no generated files left in the temp folder
     def evaluate(image):
         with tf.GradientTape() as tape:
             tape.watch(image)

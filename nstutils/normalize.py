@@ -82,7 +82,8 @@ def mean_activations(weights: Weights, images: Sequence, pooling: str = STATISTI
     params = {name: (tf.constant(weights[name][0], tf.float32), tf.constant(weights[name][1], tf.float32))
               for name in names}
 
-    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)], reduce_retracing=True)
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)], reduce_retracing=True,
+                 autograph=False)  # no generated files left in the temp folder
     def channel_sums(image):
         outputs = forward(params, image, path, names, pooling)
         sums = [tf.reduce_sum(outputs[name], axis=[0, 1, 2]) for name in names]

@@ -74,8 +74,10 @@ class StyleObjective:
         # objective's own shape knows every size statically (with [1, None, None, 3] the
         # convolutions and Grams are planned for unknown sizes). ``traced_shapes`` lists the tracings.
         self.traced_shapes: list = []
-        self._losses_fn = tf.function(self._traced_terms, reduce_retracing=False)
-        self._grad_fn = tf.function(self._value_and_gradient, reduce_retracing=False)
+        # autograph=False: no tensor-dependent Python control flow here, and autograph would write a generated
+        # file per function into the temp folder, which a killed process leaves behind.
+        self._losses_fn = tf.function(self._traced_terms, reduce_retracing=False, autograph=False)
+        self._grad_fn = tf.function(self._value_and_gradient, reduce_retracing=False, autograph=False)
 
     @property
     def traces(self) -> int:

@@ -34,13 +34,15 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .cache import atomic_path, describe_os_error, memory_cache, register_cache
+from .cache import atomic_path, memory_cache, register_cache
 from .config import RESULTS_DIR_ENV, cache_dir, results_dir_override, results_setting
+from .errors import describe_os_error
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +217,18 @@ def remembered(name: str, arguments: Mapping[str, Any], compute: Callable[[], Tu
     image, record = compute()
     store(key, image, record)
     return image, record
+
+
+def find(objective: Any, start: np.ndarray, run: Any, cache: Optional[bool] = None
+         ) -> Tuple[Optional[str], Optional[Dict[str, Any]]]:
+    """``(key, fields)`` for a run of ``objective`` from ``start`` with ``run`` (a validated
+    :class:`~nstutils.settings.RunSettings`): the key it is kept under (None when the cache is off or the
+    objective has no fingerprint) and, when a result is kept there, the fields of its
+    :class:`~nstutils.run.StylizeResult` (:func:`served`)."""
+    if not enabled(cache):
+        return None, None
+    key = run_key(objective, start, asdict(run))
+    return key, (served(key) if key else None)
 
 
 # ---- read and write ------------------------------------------------------------------------------

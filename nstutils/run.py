@@ -21,10 +21,10 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from . import results
-from .errors import SettingsError
+from .errors import CallbackError, SettingsError, describe_error
 from .images import MAX_DIM, load_image
 from .objective import StyleObjective, initial_image
-from .settings import RUN_FIELDS, ObjectiveSettings, RunSettings, Settings, make_settings, window_improvement
+from .settings import ObjectiveSettings, RunSettings, Settings, make_settings, window_improvement
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,14 @@ class _Stop(Exception):
         self.reason, self.message = reason, message
 
 
+class _CallbackFailed(_Stop):
+    """The callback raised ``error`` after ``step``: the run stops there, and the error goes to the caller."""
+
+    def __init__(self, error: Exception, step: int):
+        super().__init__("stopped", f"stopped: the callback raised at step {step} ({describe_error(error)})")
+        self.error, self.step = error, step
+
+
 def style_size(run: RunSettings) -> int:
     """Long side at which the style image is used: ``max_dim × style_scale`` (at least 16 px)."""
     return max(16, min(MAX_DIM, round(run.max_dim * run.style_scale)))
@@ -157,8 +165,11 @@ def stylize(content, style, settings: Settings | ObjectiveSettings | RunSettings
     loss stops improving.
 
     ``callback(progress)`` is called after every step; returning ``True`` stops the run.
-    Ctrl-C (KeyboardInterrupt) also stops it: either way the best image so far is
-    returned, and ``stop_reason`` says why the run ended. A run whose loss becomes NaN
+    Ctrl-C (KeyboardInterrupt, in the callback too) also stops it: either way the best image so far is
+    returned, and ``stop_reason`` says why the run ended. A callback that raises ends the run the same
+    way, and the error reaches the caller as :class:`~nstutils.errors.CallbackError`: its ``result`` is
+    the run so far (the best image, ``stop_reason="stopped"``), its ``__cause__`` the callback's
+    exception. A run whose loss becomes NaN
     returns the best image before that, with ``stop_reason="diverged"``. The same
     ``seed`` gives the same start and, on small images, the same result; on larger ones
     TensorFlow's multi-threaded CPU sums round differently from call to call (measured at
@@ -180,27 +191,27 @@ def run_optimizer(objective: StyleObjective, start: np.ndarray, run: RunSettings
 
     ``state`` resumes an optimiser from a checkpoint (``progress.state`` of an earlier
     run): Adam continues with its moment estimates; L-BFGS and gradient descent keep no
-    state worth saving and simply restart from ``start``. With the results cache on (``cache``, see
-    :func:`stylize`) a run it holds is returned at once (``result.cached``: no step is taken, so ``callback``
-    is not called; pass ``cache=False`` to watch the steps), and a run that ended by itself is kept there.
+    state worth saving and simply restart from ``start``. A ``callback`` that raises ends the
+    run and raises :class:`~nstutils.errors.CallbackError` with the result so far (see :func:`stylize`).
+    With the results cache on (``cache``, see :func:`stylize`) a run it holds is returned at once
+    (``result.cached``: no step is taken, so ``callback`` is not called; pass ``cache=False`` to watch the
+    steps), and a run that ended by itself is kept there.
     """
     run = make_settings(run or RunSettings(), **overrides).run
-    run_fields = {k: v for k, v in Settings(run=run).to_dict().items() if k in RUN_FIELDS}
-    key = results.run_key(objective, start, run_fields) if state is None and results.enabled(cache) else None
-    kept = _from_results(key, objective, run) if key else None
+    key, kept = results.find(objective, start, run, cache) if state is None else (None, None)
     if kept is not None:
-        return kept
+        return StylizeResult(settings=Settings(objective.settings, run).to_dict(), **kept)
     tracker = Tracker(run, callback)
     tracker.state = dict(state) if state else None
-    reason, message = "finished", ""
+    reason, message, failed = "finished", "", None
     try:
         outcome = _RUNNERS[run.optimizer](objective, np.asarray(start, np.float32), run, tracker)
         if outcome is not None:
             reason, message = outcome
     except KeyboardInterrupt:
         reason, message = "interrupted", "interrupted (Ctrl-C)"
-    except _Stop as stop:
-        reason, message = stop.reason, stop.message
+    except _Stop as stop:  # a callback's error too: the result is made, then handed over with it
+        reason, message, failed = stop.reason, stop.message, stop
     if tracker.best_image is None:  # interrupted before the first evaluation finished
         tracker.best_image, tracker.best_loss = np.asarray(start, np.float32)[0], math.inf
     steps = len(tracker.history)
@@ -214,17 +225,12 @@ def run_optimizer(objective: StyleObjective, start: np.ndarray, run: RunSettings
         stop_reason=reason, message=message, seconds=time.perf_counter() - tracker.start,
         evaluations=tracker.evaluations,
     )
+    if isinstance(failed, _CallbackFailed):
+        raise CallbackError(f"{message}; the run ended there and this error's .result holds the best image so "
+                            "far: save it, then fix the callback", result, failed.step) from failed.error
     if key and reason in results.KEPT_REASONS:
         results.keep(key, result)
     return result
-
-
-def _from_results(key: str, objective: StyleObjective, run: RunSettings) -> Optional[StylizeResult]:
-    """The run kept under ``key`` in the results cache as a :class:`StylizeResult`, or None."""
-    fields = results.served(key)
-    if fields is None:
-        return None
-    return StylizeResult(settings=Settings(objective.settings, run).to_dict(), **fields)
 
 
 class Tracker:
@@ -268,7 +274,13 @@ class Tracker:
             progress = Progress(step=step, steps=self.steps, losses=dict(losses), seconds=entry["seconds"],
                                 image=image[0], best_loss=self.best_loss, evaluations=self.evaluations,
                                 state=self.state, improvement=improvement)
-            if self.callback(progress) is True:
+            try:
+                stop = self.callback(progress)
+            except _Stop:  # (KeyboardInterrupt is no Exception: Ctrl-C in the callback still means "interrupted")
+                raise
+            except Exception as error:  # ends the run like a stop; run_optimizer hands the error over
+                raise _CallbackFailed(error, step) from error
+            if stop is True:
                 raise _Stop("stopped", f"stopped by the caller after {step} steps")
         if self.run.adaptive and improvement is not None:
             if improvement <= self.run.stop_tolerance:

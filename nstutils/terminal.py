@@ -10,7 +10,28 @@ from pathlib import Path
 
 from .checkpoints import checkpoint_path, comparable_settings, save_checkpoint
 from .cost import PaceWatch, progress_total
+from .errors import describe_error
 from .images import save_image
+
+
+def signal_name(signum: int) -> str:
+    """How messages name a stop signal: ``Ctrl-C`` for SIGINT, else its name (``SIGTERM``)."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+class StopSignal(KeyboardInterrupt):
+    """A stop signal that came before the run began (start-up: loading, fetching, measuring): the command
+    ends at once, unwinding like Ctrl-C, so no half-written file stays, with status 128 + the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = int(signum)
+        self.name, self.status = signal_name(self.signum), 128 + self.signum
+
+
+def stop_at_once(signum, frame=None) -> None:
+    """The stop signals' handler outside a run: raise :class:`StopSignal`."""
+    raise StopSignal(signum)
 
 
 class CtrlC:
@@ -23,7 +44,7 @@ class CtrlC:
 
     @property
     def name(self) -> str:
-        return "Ctrl-C" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+        return signal_name(self.signum)
 
     @property
     def status(self) -> int:  # the shell's way of saying which signal: 128 + its number
@@ -46,12 +67,14 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 
 class RunReporter:
     """The run's callback: progress bar, re-estimates when the pace changes (:class:`~nstutils.cost.PaceWatch`),
-    previews, checkpoints, and the Ctrl-C stop."""
+    previews, checkpoints, and the Ctrl-C stop. A preview or checkpoint that cannot be written (a full disk)
+    is said in one line and not tried again; the run goes on."""
 
     def __init__(self, args, output: Path, settings, run, done_steps: int, interrupted: CtrlC,
                  seconds_per_step: float):
         self.args, self.output, self.run, self.done_steps = args, output, run, done_steps
         self.interrupted = interrupted
+        self.every = {"preview": args.preview_every, "checkpoint": args.checkpoint_every}
         self.checkpoint, self.settings = checkpoint_path(output), comparable_settings(settings)
         self.pace = PaceWatch(seconds_per_step, lambda step: progress_total(run, step) - step)
         self.bar = None
@@ -67,14 +90,27 @@ class RunReporter:
             self._show(progress)
         revised = self.pace.observe(progress.step)
         if revised:  # the machine is slower (or faster) than the estimate said: say so, once per change
-            (self.bar.write if self.bar is not None else print)(f"nst: {revised}", file=sys.stderr)
-        every = self.args.preview_every
-        if every and step % every == 0:
-            save_image(progress.image, self.output.with_name(f"{self.output.stem}-step{step:04d}{self.output.suffix}"),
-                       overwrite=True)
-        if self.args.checkpoint_every and step % self.args.checkpoint_every == 0:
-            save_checkpoint(self.checkpoint, progress.image, step, self.settings, progress.state)
+            self._say(f"nst: {revised}")
+        preview = self.output.with_name(f"{self.output.stem}-step{step:04d}{self.output.suffix}")
+        self._write("preview", step, lambda: save_image(progress.image, preview, overwrite=True))
+        self._write("checkpoint", step,
+                    lambda: save_checkpoint(self.checkpoint, progress.image, step, self.settings, progress.state))
         return self.interrupted.count > 0
+
+    def _write(self, what: str, step: int, write) -> None:
+        """Write a preview or checkpoint when one is due; a failure is one line, and the last try."""
+        every = self.every[what]
+        if not every or step % every:
+            return
+        try:
+            write()
+        except OSError as error:  # OutputError included: a full disk, a folder made read-only meanwhile
+            self.every[what] = 0
+            self._say(f"nst: could not write the {what} at step {step} ({describe_error(error)}); no more "
+                      f"{what}s in this run, which goes on")
+
+    def _say(self, line: str) -> None:
+        (self.bar.write if self.bar is not None else print)(line, file=sys.stderr)
 
     def _show(self, progress) -> None:
         run = self.run

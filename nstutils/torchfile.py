@@ -78,10 +78,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
-            raise WeightsError(f"unexpected persistent id in weights file: {pid!r}")
+            raise WeightsError(f"unexpected persistent id in the weights data: {pid!r}")
         _, storage_type, key, _location, numel = pid[:5]
         if not isinstance(storage_type, _StorageType):
-            raise WeightsError(f"unexpected storage type in weights file: {storage_type!r}")
+            raise WeightsError(f"unexpected storage type in the weights data: {storage_type!r}")
         return (str(key), storage_type, int(numel))
 
 
@@ -118,25 +118,25 @@ def decode_torch_legacy(data: bytes) -> Dict[str, np.ndarray]:
     except WeightsError:
         raise
     except Exception as exc:  # truncated or garbled pickle
-        raise WeightsError(f"weights file is corrupt ({type(exc).__name__}: {exc})") from exc
+        raise WeightsError(f"the weights data is corrupt ({type(exc).__name__}: {exc})") from exc
 
     raw: Dict[str, np.ndarray] = {}
     for key in keys:
         if key not in storages:
-            raise WeightsError(f"weights file lists unknown storage {key!r}")
+            raise WeightsError(f"the weights data lists unknown storage {key!r}")
         storage_type, numel = storages[key]
         header = handle.read(8)
         if len(header) != 8:
-            raise WeightsError("weights file is truncated")
+            raise WeightsError("the weights data is truncated")
         count = int(np.frombuffer(header, "<i8")[0])
         nbytes = count * storage_type.dtype.itemsize
         payload = handle.read(nbytes)
         if count != numel or len(payload) != nbytes:
-            raise WeightsError("weights file is truncated or inconsistent")
+            raise WeightsError("the weights data is truncated or inconsistent")
         raw[key] = np.frombuffer(payload, storage_type.dtype)
 
     if not isinstance(state, dict):
-        raise WeightsError("weights file does not hold a dict of tensors")
+        raise WeightsError("the weights data is not a dict of tensors")
     tensors: Dict[str, np.ndarray] = {}
     for name, ref in state.items():
         if not isinstance(ref, _TensorRef):

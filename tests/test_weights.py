@@ -11,7 +11,7 @@ import pytest
 
 from nstutils import cache, clear_caches, torchfile
 from nstutils import weights as W
-from nstutils.errors import WeightsError
+from nstutils.errors import CacheError, OutputError, WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +150,33 @@ def test_fill_once_checks_again_under_the_lock(tmp_path):
     made = []
     cache.fill_once(tmp_path / "x", made.append, lambda target: next(answers))
     assert made == []
+
+
+def test_a_corrupt_weights_file_is_one_line_naming_it(tmp_path):
+    """A garbled pickle (what a damaged download looks like) names the file and the fix, not only Python's words."""
+    corrupt = tmp_path / "my_vgg.bin"
+    corrupt.write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + b"\x80\x02h\x65.")  # BINGET 101
+    with pytest.raises(WeightsError) as caught:
+        W.load_vgg19_weights(corrupt)
+    message = str(caught.value)
+    assert message.startswith(f"{corrupt}: the weights data is corrupt (UnpicklingError: ")
+    assert "replace it with a good copy" in message and "\n" not in message
+    with pytest.raises(WeightsError, match=f"^{tmp_path / 'short.bin'}: the weights data"):
+        (tmp_path / "short.bin").write_bytes(b"\x80\x02")
+        W.load_vgg19_weights(tmp_path / "short.bin")
+
+
+def test_weights_that_cannot_be_written_are_one_output_error_and_a_cache_fault(vgg, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match=f"^could not write {blocker / 'w.npz'}: {blocker} is a file, not a folder"):
+        W.save_weights_npz(vgg, blocker / "w.npz")
+
+    def make(target):  # what fetch_compact_weights does, into a cache folder that cannot take it
+        W.save_weights_npz(vgg, target)
+
+    with pytest.raises(CacheError) as caught:
+        cache.fill_once(blocker / "w.npz", make, lambda target: False)
+    message = str(caught.value)
+    assert f"could not write w.npz ({blocker} is a file, not a folder)" in message
+    assert "NSTUTILS_CACHE_DIR" in message and message.count("could not write") == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import errno
 import io
+import tempfile
 import threading
 
 import numpy as np
@@ -11,11 +13,12 @@ import pytest
 from PIL import Image
 
 from nstutils.course import lab as lab_module
-from nstutils.course.lab import ALREADY_RUNNING, STOPPING, LabSession, check_poolable
+from nstutils.course.lab import ALREADY_RUNNING, STOPPING, LabSession, check_poolable, error_status
 from nstutils.course.plots import loss_plot_png
 from nstutils.course.widgets import (LabRunner, LayerExplorer, RunInProgressError, StyleLab, load_uploaded,
                                      settings_from_controls)
 from nstutils.data import registry
+from nstutils.images import image_to_bytes
 from nstutils.errors import ImageError, NSTError, SettingsError
 from nstutils.settings import FieldSpec, field_spec
 
@@ -44,6 +47,16 @@ def test_load_uploaded_reads_images_and_reports_bad_files(tiny_style):
         load_uploaded(({"name": "notes.png", "content": b"not an image"},))
     with pytest.raises(ImageError, match="no file"):
         load_uploaded(())
+
+
+def test_an_upload_needs_no_temp_folder(tiny_style, tmp_path, monkeypatch):
+    """A full or unusable temp folder cannot spoil an upload: it is decoded in memory."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    monkeypatch.setattr(tempfile, "tempdir", str(blocker))  # every temporary file would fail here
+    with pytest.raises(OSError):
+        tempfile.TemporaryDirectory()
+    assert load_uploaded(({"name": "a.png", "content": memoryview(_png(tiny_style[0]))},)).shape == (1, 48, 64, 3)
 
 
 def test_loss_plot_png_changes_with_history():
@@ -299,3 +312,32 @@ def test_a_thin_style_upload_is_refused(rng):
     lab.style_upload.value = _upload("strip.png", rng.uniform(size=(5000, 5, 3)))
     click(lab.run_button)
     _idle_with(lab, "style image is 1×64 px", "crop it")
+
+
+# ---- a failing preview keeps the picture; an OSError is said in words ------------------------------------------
+
+def test_an_os_error_is_said_in_words_not_as_unexpected():
+    line = error_status(OSError(errno.ENOSPC, "No space left on device", "/tmp/upload.png"))
+    assert "/tmp/upload.png: No space left on device: the disk is full" in line and "unexpected" not in line
+
+
+def test_a_failing_preview_stops_the_run_and_shows_its_best_image(monkeypatch):
+    lab = StyleLab(content="astronaut", style="coffee", size=64, steps=50, preview_every=1)
+    blank = lab.preview.value
+    failures = []
+
+    def full_temp_folder(history):  # the loss plot fails once, as a full temp folder makes it
+        if not failures:
+            failures.append(len(history))
+            raise OSError(errno.ENOSPC, "No space left on device", "/tmp/tmpplot.png")
+        return loss_plot_png(history)
+
+    monkeypatch.setattr("nstutils.course.widgets.loss_plot_png", full_temp_folder)
+    click(lab.run_button)
+    assert lab.runner.wait(300)
+    _idle_with(lab, "the preview failed at step 1", "/tmp/tmpplot.png: No space left on device: the disk is full",
+               "its best image is shown")
+    assert "unexpected" not in lab.status.value
+    result = lab.runner.result
+    assert result is not None and result.stop_reason == "stopped" and len(result.history) == 1
+    assert lab.preview.value != blank and lab.preview.value == image_to_bytes(result.image)

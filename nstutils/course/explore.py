@@ -60,7 +60,7 @@ def _climb(layer: str, channel: int, size: int, steps: int, seed: int, step_size
     rng = np.random.default_rng(seed)
     image = tf.Variable((0.5 + 0.05 * rng.standard_normal((1, size, size, 3))).astype(np.float32))
 
-    @tf.function
+    @tf.function(autograph=False)  # no generated files left in the temp folder
     def ascend():
         with tf.GradientTape() as tape:
             activation = tf.reduce_mean(extractor(image)[layer][..., channel])

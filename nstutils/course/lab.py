@@ -16,15 +16,13 @@ from __future__ import annotations
 import html
 import logging
 import math
-import os
-import tempfile
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from nstutils.errors import ImageError, NSTError
-from nstutils.images import load_image, open_image_file
+from nstutils.errors import CallbackError, ImageError, NSTError, describe_error
+from nstutils.images import load_image, open_image_bytes
 from nstutils.recipes import PAPER_STYLE_LAYERS
 from nstutils.run import stylize
 from nstutils.settings import ObjectiveSettings, RunSettings, field_spec, make_settings
@@ -115,19 +113,7 @@ def load_uploaded(value: Any) -> np.ndarray:
     item = files[-1]
     name = item.get("name", "upload") if isinstance(item, dict) else getattr(item, "name", "upload")
     content = item["content"] if isinstance(item, dict) else item.content
-    data = bytes(content)
-    if not data:
-        raise ImageError(f"{name}: the file is empty")
-    suffix = os.path.splitext(name)[1] or ".img"
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "upload" + suffix)
-        with open(path, "wb") as handle:
-            handle.write(data)
-        try:
-            image = open_image_file(path)
-        except ImageError as exc:
-            raise ImageError(str(exc).replace(path, name)) from None
-        return load_image(image)
+    return load_image(open_image_bytes(bytes(content), name))  # decoded in memory: no temp file to fail
 
 
 def check_poolable(image: np.ndarray, layers: Iterable[str], what: str, size: int, scale: float = 1.0,
@@ -149,14 +135,18 @@ def check_poolable(image: np.ndarray, layers: Iterable[str], what: str, size: in
 
 
 def error_status(error: BaseException) -> str:
-    """One status line for ``error``: an :class:`~nstutils.errors.NSTError`'s message as it is, anything
-    else as ``unexpected error: Type: message`` (also logged with its traceback, for a bug report)."""
-    if isinstance(error, NSTError):
-        text = str(error)
-    else:
-        log.error("unexpected error in a lab", exc_info=(type(error), error, error.__traceback__))
-        text = f"unexpected error: {type(error).__name__}: {error}"
-    text = " ".join(text.split()) or type(error).__name__
+    """One status line for ``error``: an :class:`~nstutils.errors.NSTError`'s message as it is, an OSError
+    (a full or read-only folder) in words with its file; a failed preview (the run's callback,
+    :class:`~nstutils.errors.CallbackError`) says so, the best image so far being shown; anything else is
+    ``unexpected error: Type: message``, also logged with its traceback, for a bug report."""
+    cause = error.__cause__ if isinstance(error, CallbackError) and error.__cause__ is not None else error
+    if not isinstance(cause, (NSTError, OSError)):
+        log.error("unexpected error in a lab", exc_info=(type(cause), cause, cause.__traceback__))
+    text = describe_error(cause)
+    if not isinstance(cause, (NSTError, OSError)):
+        text = f"unexpected error: {text}"
+    if cause is not error:
+        text = f"the preview failed at step {error.step} ({text}); the run stopped there, its best image is shown"
     return f"<span style='color:#b00'>⚠ {html.escape(text)}</span>"
 
 
@@ -165,7 +155,9 @@ class LabRunner:
 
     ``on_progress(progress, history)`` is called every ``every`` steps (from the worker
     thread) and ``on_done(result, error)`` once at the end. ``stop()`` asks the run to end
-    after the current step; the result then holds the best image so far.
+    after the current step; the result then holds the best image so far. If ``on_progress`` raises,
+    the run ends there too and ``on_done`` gets both: the result so far and the
+    :class:`~nstutils.errors.CallbackError`.
     """
 
     def __init__(self, on_progress: Optional[Callable] = None, on_done: Optional[Callable] = None, every: int = 1):
@@ -209,6 +201,8 @@ class LabRunner:
 
         try:
             self.result = stylize(content, style, callback=callback, **options)
+        except CallbackError as exc:  # the preview failed: the run so far is kept, and the error shown
+            self.result, self.error = exc.result, exc
         except BaseException as exc:  # reported in the status line, never lost in a thread
             self.error = exc
         if self.on_done is not None:
@@ -224,7 +218,8 @@ class LabSession:
 
     ``show(html)`` sets the status line; ``busy(flag)`` enables or disables the buttons;
     ``on_progress(progress, history)`` draws the preview and returns the status line for that step
-    (kept back once Stop was pressed); ``on_result(result)`` draws the end. A lock orders the kernel's
+    (kept back once Stop was pressed); ``on_result(result)`` draws the end (the best image so far when the
+    preview failed, whose error then goes to the status line). A lock orders the kernel's
     clicks and the worker's steps and end of run, so Stop can never overwrite the finished status.
     """
 
@@ -276,10 +271,10 @@ class LabSession:
             self.active = False
             try:
                 self.busy(False)
+                if result is not None and self.on_result is not None:  # after a failed preview: the best so far
+                    self.on_result(result)
                 if error is not None:
                     self.show(error_status(error))
-                elif self.on_result is not None:
-                    self.on_result(result)
             except Exception as exc:  # noqa: BLE001 - drawing the result failed; say so
                 self.show(error_status(exc))
 

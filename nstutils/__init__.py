@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, List
 from . import results  # registers the results cache with clear_caches
 from .cache import clear_caches
 from .config import fast_mode, pick
-from .errors import (DataError, ImageError, MissingDependencyError, NSTError, OutputExistsError, SettingsError,
-                     WeightsError)
+from .errors import (CacheError, CallbackError, DataError, ImageError, MissingDependencyError, NSTError, OutputError,
+                     OutputExistsError, SettingsError, WeightsError)
 from .images import load_image, save_image
 
 if TYPE_CHECKING:  # seen by editors and type checkers; imported lazily at run time
@@ -47,7 +47,7 @@ __all__ = [
     "stylize", "StylizeResult", "StyleObjective", "Settings", "ObjectiveSettings", "RunSettings",
     "load_image", "save_image", "fast_mode", "pick", "clear_caches",
     "NSTError", "ImageError", "SettingsError", "DataError", "WeightsError", "OutputExistsError",
-    "MissingDependencyError", "__version__",
+    "MissingDependencyError", "CacheError", "CallbackError", "OutputError", "__version__",
 ]
 
 

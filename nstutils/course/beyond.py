@@ -12,6 +12,7 @@ from typing import Any, List, Sequence
 
 import numpy as np
 
+from nstutils.cost import CostEstimate, estimate_cost, image_aspect, measured_speed
 from nstutils.errors import SettingsError
 from nstutils.images import load_image
 from nstutils.results import digest
@@ -91,3 +92,18 @@ def coarse_to_fine(content, style, sizes: Sequence[int] = (128, 256, 512), steps
     result.history = history
     result.seconds = elapsed
     return result
+
+
+def coarse_to_fine_cost(content, sizes: Sequence[int], steps: Sequence[int] | int, optimizer: str = "lbfgs",
+                        compute_dtype: str = "auto") -> CostEstimate:
+    """What :func:`coarse_to_fine` will take on this machine, said before it runs (``07_beyond``'s poster):
+    the sum of each stage's time and the largest stage's memory, from :mod:`nstutils.cost` (scaled to this
+    machine's measured speed where it has been measured)."""
+    from nstutils.arithmetic import resolve_compute_dtype
+
+    stage_steps = [int(steps)] * len(sizes) if np.isscalar(steps) else [int(s) for s in steps]
+    aspect = image_aspect(load_image(content).shape)
+    speed = measured_speed(resolve_compute_dtype(compute_dtype))
+    stages = [estimate_cost(int(size), count, optimizer, aspect, speed) for size, count in zip(sizes, stage_steps)]
+    return CostEstimate(seconds=sum(stage.seconds for stage in stages),
+                        peak_bytes=max(stage.peak_bytes for stage in stages))

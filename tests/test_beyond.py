@@ -154,7 +154,8 @@ def test_a_dotted_figure_fails_the_paper_assertion():
     from nstutils.course.paper import MAX_DOTS_PER_MEGAPIXEL, photo_looks
 
     photo = _smooth_photo()
-    assert photo_looks(photo, photo)["findings"] == {"stays_photographic": True, "structure_kept": True}
+    assert photo_looks(photo, photo)["findings"] == {"stays_photographic": True, "structure_kept": True,
+                                                     "nothing_transplanted": True}
     dotted = photo.copy()
     rng = np.random.default_rng(0)
     count = int(2 * MAX_DOTS_PER_MEGAPIXEL * photo.shape[0] * photo.shape[1] / 1e6) + 2
@@ -355,3 +356,35 @@ def test_grid_locking_tells_dots_on_the_pooling_grid_from_dots_anywhere():
     anywhere = dotted(lambda: int(rng.integers(8)))          # the same dots, any phase
     assert grid_locking(locked) > 10 > 4 > grid_locking(anywhere)   # 18.7 and 2.6
     assert grid_locking(np.full((64, 64, 3), 0.5)) == 0.0    # no dots, no grid
+
+
+def test_a_transplanted_object_is_new_structure_in_one_place_and_relighting_is_not():
+    from nstutils.course.artefacts import foreign_structure
+    from nstutils.course.paper import MAX_FOREIGN_STRUCTURE, photo_looks
+    from nstutils.images import load_image
+
+    photo = load_image("tubingen", 192)[0]
+    relit = np.clip(photo * np.array([0.55, 0.6, 0.9]) + np.array([0.0, 0.02, 0.1]), 0, 1)   # dusk light, no new edges
+    assert foreign_structure(photo, photo) == pytest.approx(0.0, abs=1e-9)
+    assert foreign_structure(relit, photo) < MAX_FOREIGN_STRUCTURE / 4
+    cat = load_image("chelsea", 192)[0]
+    transplanted = photo.copy()
+    transplanted[90:130, 20:70] = cat[40:80, 60:110]   # an eye and fur on the river bank, one patch of the grid
+    assert foreign_structure(transplanted, photo) > 2 * MAX_FOREIGN_STRUCTURE
+    looks = photo_looks(transplanted, photo)
+    assert not looks["findings"]["nothing_transplanted"] and looks["findings"]["structure_kept"]
+    with pytest.raises(SettingsError):
+        foreign_structure(photo, photo[:10])
+
+
+def test_the_poster_cost_is_the_sum_of_its_stages():
+    from nstutils.cost import estimate_cost, measured_speed
+    from nstutils.arithmetic import resolve_compute_dtype
+    from nstutils.course.beyond import coarse_to_fine_cost
+
+    speed = measured_speed(resolve_compute_dtype("auto"))
+    stages = [estimate_cost(size, steps, "lbfgs", 0.75, speed) for size, steps in ((256, 150), (512, 60), (1024, 30))]
+    cost = coarse_to_fine_cost("tubingen", (256, 512, 1024), (150, 60, 30))
+    assert cost.seconds == pytest.approx(sum(stage.seconds for stage in stages))
+    assert cost.peak_bytes == max(stage.peak_bytes for stage in stages) == stages[-1].peak_bytes
+    assert coarse_to_fine_cost("tubingen", (256, 512), 60).seconds < cost.seconds

@@ -246,3 +246,54 @@ def test_style_gallery_fails_a_sky_of_hue_dots(monkeypatch):
     result = paper.style_gallery("tubingen", styles=("the_scream",), max_dim=256, steps=1)
     assert result["sky_dot_excess"]["the_scream"] > paper.MAX_SKY_DOT_EXCESS
     assert not result["findings"]["no_sky_dots"] and result["findings"]["no_speckle"]
+
+
+def _grid_with_pictures(monkeypatch, picture):
+    """Figure 4 at 64 px, one step per cell, each cell's picture replaced by ``picture(row, column, shape)``."""
+    import copy
+
+    from nstutils.course import experiments
+
+    real = experiments.layer_ratio_grid
+
+    def replaced(*args, **options):
+        results = real(*args, **options)
+        for (row, column), result in results.items():
+            results[(row, column)] = copy.copy(result)
+            results[(row, column)].image = picture(row, column, result.image.shape).astype(np.float32)
+        return results
+
+    monkeypatch.setattr(paper, "layer_ratio_grid", replaced)
+    return paper.ratio_grid("tubingen", "starry_night", TWO_STACKS, (1e-5, 1e-2), max_dim=64, steps=1,
+                            compute_dtype="float32")
+
+
+def test_figure_4_fails_a_cell_that_stalled_at_its_grey_start(monkeypatch):
+    from nstutils.images import load_image
+
+    photo, painting = load_image("tubingen", 64)[0], load_image("starry_night", 64)[0]
+    blends = lambda row, column, shape: (0.3 + 0.7 * column) * photo + (0.7 - 0.7 * column) * painting
+    grid = _grid_with_pictures(monkeypatch, blends)
+    assert grid["findings"]["every_cell_moved"] and grid["contrast"].min() >= paper.MIN_CELL_CONTRAST
+    assert grid["findings"]["content_falls_along_every_row"]
+    stalled = lambda row, column, shape: blends(row, column, shape) if (row, column) != (0, 0) else \
+        np.full(shape, 0.45) + np.random.default_rng(0).normal(0, 0.01, shape)   # uniform grey-green
+    grid = _grid_with_pictures(monkeypatch, stalled)
+    assert not grid["findings"]["every_cell_moved"] and grid["contrast"][0, 0] < paper.MIN_CELL_CONTRAST
+
+
+def test_figure_4_fails_a_row_where_the_photo_does_not_come_back(monkeypatch):
+    from nstutils.images import load_image
+
+    photo, painting = load_image("tubingen", 64)[0], load_image("starry_night", 64)[0]
+    backwards = lambda row, column, shape: (photo if (row == 0) == (column == 0) else painting)
+    grid = _grid_with_pictures(monkeypatch, backwards)   # the first row: the photo first, then the painting
+    assert not grid["findings"]["content_falls_along_every_row"]
+    assert grid["findings"]["content_falls_with_ratio"]   # the last row alone would still pass
+
+
+def test_the_lesson_budget_keeps_its_floors():
+    from nstutils.course import budget
+
+    assert budget.SINGLE_SIZE >= 384 and budget.TILE_SIZE >= 192
+    assert budget.POSTER_SIZES[-1] == 1024 and len(budget.POSTER_SIZES) == len(budget.POSTER_STEPS)

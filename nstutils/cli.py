@@ -1,6 +1,7 @@
-"""The ``nst`` command: stylize images, fetch weights, list and fetch course images.
+"""The ``nst`` command: stylize images or sounds, fetch weights, list and fetch course images.
 
     nst stylize tubingen starry_night -o tubingen_starry.jpg --steps 300 --size 512
+    nst audio melody organ -o melody_organ.wav   # a course sound name or a WAV file (08_audio)
     nst weights            # download and cache the VGG19 weights
     nst images [--fetch]   # list (and download) the course images
 
@@ -103,12 +104,37 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     st.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    _add_audio_parser(sub)
+
     wt = sub.add_parser("weights", help="download, check and cache the VGG19 weights")
     wt.add_argument("--force", action="store_true", help="fetch again even if cached")
 
     im = sub.add_parser("images", help="list the course images (with --fetch, download them)")
     im.add_argument("--fetch", action="store_true", help="download every course image into the cache")
     return parser
+
+
+def _add_audio_parser(sub) -> None:
+    """``nst audio CONTENT STYLE -o OUT.wav`` (:mod:`nstutils.audio_command`)."""
+    from .audio_style import PHASES, STARTS
+
+    au = sub.add_parser("audio", help="make CONTENT sound in the style of STYLE (WAV files or course sounds)")
+    au.add_argument("content", help="content sound: a WAV file (at most 10 s) or a course sound (melody, organ, rain)")
+    au.add_argument("style", help="style sound: a WAV file (at most 10 s) or a course sound")
+    au.add_argument("-o", "--output", required=True, help="where to write the result (.wav)")
+    au.add_argument("--steps", type=_whole_number(1), default=None, help="L-BFGS steps (default 150)")
+    au.add_argument("--content-weight", type=_number, default=None, help="weight of the content loss (default 1)")
+    au.add_argument("--style-weight", type=_number, default=None, help="weight of the style loss (default 300)")
+    au.add_argument("--filters", type=_whole_number(1), default=None, help="random filters (default 512)")
+    au.add_argument("--init", type=_one_of("init", STARTS), choices=STARTS, default="noise",
+                    help="start: noise (near silence) or content")
+    au.add_argument("--phase", type=_one_of("phase", PHASES), choices=PHASES, default="random",
+                    help="Griffin–Lim starts from a random phase or the content's")
+    au.add_argument("--griffin-lim", type=_whole_number(0), default=None, metavar="N",
+                    help="Griffin–Lim iterations (default 100)")
+    au.add_argument("--seed", type=_whole_number(0), default=0, help="random seed (start, random phase)")
+    au.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    au.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -120,7 +146,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(exit_.code or 0)
     _show_library_messages(quiet=getattr(args, "quiet", False))
     try:
-        return {"stylize": _stylize, "weights": _weights, "images": _images}[args.command](args)
+        return {"stylize": _stylize, "audio": _audio, "weights": _weights, "images": _images}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
@@ -251,6 +277,14 @@ def _stylize(args) -> int:
             reporter.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _audio(args) -> int:
+    from .audio_command import check_audio_command, run_audio_command
+
+    command = check_audio_command(args)  # the output, the options and both sounds, before TensorFlow starts
+    _import_tensorflow_quietly()
+    return run_audio_command(args, command)
 
 
 def _finish(args, output: Path, checkpoint: Path, content, result, interrupted) -> int:

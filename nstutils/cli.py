@@ -116,22 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_audio_parser(sub) -> None:
     """``nst audio CONTENT STYLE -o OUT.wav`` (:mod:`nstutils.audio_command`)."""
-    from .audio_style import PHASES, STARTS
+    from .audio import MAX_SECONDS
+    from .audio_style import (CONTENT_WEIGHT, FILTERS, PHASES, STARTS, STYLE_WEIGHT, default_griffin_lim_iterations,
+                              default_steps)
+    from .sounds import list_sounds
 
     au = sub.add_parser("audio", help="make CONTENT sound in the style of STYLE (WAV files or course sounds)")
-    au.add_argument("content", help="content sound: a WAV file (at most 10 s) or a course sound (melody, organ, rain)")
-    au.add_argument("style", help="style sound: a WAV file (at most 10 s) or a course sound")
+    au.add_argument("content", help=f"content sound: a WAV file (at most {MAX_SECONDS:g} s) or a course sound "
+                                    f"({', '.join(list_sounds())})")
+    au.add_argument("style", help=f"style sound: a WAV file (at most {MAX_SECONDS:g} s) or a course sound")
     au.add_argument("-o", "--output", required=True, help="where to write the result (.wav)")
-    au.add_argument("--steps", type=_whole_number(1), default=None, help="L-BFGS steps (default 150)")
-    au.add_argument("--content-weight", type=_number, default=None, help="weight of the content loss (default 1)")
-    au.add_argument("--style-weight", type=_number, default=None, help="weight of the style loss (default 300)")
-    au.add_argument("--filters", type=_whole_number(1), default=None, help="random filters (default 512)")
+    au.add_argument("--steps", type=_whole_number(1), default=None, help=f"L-BFGS steps (default {default_steps()})")
+    au.add_argument("--content-weight", type=_number, default=None, help=f"weight of the content loss (default {CONTENT_WEIGHT:g})")
+    au.add_argument("--style-weight", type=_number, default=None, help=f"weight of the style loss (default {STYLE_WEIGHT:g})")
+    au.add_argument("--filters", type=_whole_number(1), default=None, help=f"random filters (default {FILTERS})")
     au.add_argument("--init", type=_one_of("init", STARTS), choices=STARTS, default="noise",
                     help="start: noise (near silence) or content")
     au.add_argument("--phase", type=_one_of("phase", PHASES), choices=PHASES, default="random",
                     help="Griffin–Lim starts from a random phase or the content's")
     au.add_argument("--griffin-lim", type=_whole_number(0), default=None, metavar="N",
-                    help="Griffin–Lim iterations (default 100)")
+                    help=f"Griffin–Lim iterations (default {default_griffin_lim_iterations()})")
     au.add_argument("--seed", type=_whole_number(0), default=0, help="random seed (start, random phase)")
     au.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     au.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -77,7 +77,8 @@ def _gl_unguarded(magnitude, phase, iterations):
     spectrum = magnitude * np.exp(1j * phase)
     for _ in range(iterations):
         rebuilt = stft(istft(spectrum)).numpy()
-        spectrum = magnitude * rebuilt / np.abs(rebuilt)
+        with np.errstate(invalid="ignore"):       # the learner's 0/0 (numpy would warn, then the check names it)
+            spectrum = magnitude * rebuilt / np.abs(rebuilt)
     return istft(spectrum).numpy()
 
 

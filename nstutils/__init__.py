@@ -29,6 +29,7 @@ from .errors import (CacheError, CallbackError, DataError, ImageError, MissingDe
 from .images import load_image, save_image
 
 if TYPE_CHECKING:  # seen by editors and type checkers; imported lazily at run time
+    from .audio_style import transfer_audio
     from .objective import StyleObjective
     from .run import StylizeResult, stylize
     from .settings import ObjectiveSettings, RunSettings, Settings
@@ -41,10 +42,11 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY = {
     "stylize": "run", "StylizeResult": "run", "StyleObjective": "objective",
     "Settings": "settings", "ObjectiveSettings": "settings", "RunSettings": "settings",
+    "transfer_audio": "audio_style",
 }
 
 __all__ = [
-    "stylize", "StylizeResult", "StyleObjective", "Settings", "ObjectiveSettings", "RunSettings",
+    "stylize", "StylizeResult", "StyleObjective", "Settings", "ObjectiveSettings", "RunSettings", "transfer_audio",
     "load_image", "save_image", "fast_mode", "pick", "clear_caches",
     "NSTError", "ImageError", "SettingsError", "DataError", "WeightsError", "OutputExistsError",
     "MissingDependencyError", "CacheError", "CallbackError", "OutputError", "__version__",

@@ -1,6 +1,7 @@
-"""The ``nst`` command: stylize images, fetch weights, list and fetch course images.
+"""The ``nst`` command: stylize images or sounds, fetch weights, list and fetch course images.
 
     nst stylize tubingen starry_night -o tubingen_starry.jpg --steps 300 --size 512
+    nst audio melody organ -o melody_organ.wav   # a course sound name or a WAV file (08_audio)
     nst weights            # download and cache the VGG19 weights
     nst images [--fetch]   # list (and download) the course images
 
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     st.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    _add_audio_parser(sub)
+
     wt = sub.add_parser("weights", help="download, check and cache the VGG19 weights")
     wt.add_argument("--force", action="store_true", help="fetch again even if cached")
 
@@ -113,6 +116,33 @@ def build_parser() -> argparse.ArgumentParser:
     ca = sub.add_parser("cache", help="where finished runs are kept and how much they take (--clear empties it)")
     ca.add_argument("--clear", action="store_true", help="remove every kept result (weights and images stay)")
     return parser
+
+
+def _add_audio_parser(sub) -> None:
+    """``nst audio CONTENT STYLE -o OUT.wav`` (:mod:`nstutils.audio_command`)."""
+    from .audio import MAX_SECONDS
+    from .audio_style import (CONTENT_WEIGHT, FILTERS, PHASES, STARTS, STYLE_WEIGHT, default_griffin_lim_iterations,
+                              default_steps)
+    from .sounds import list_sounds
+
+    au = sub.add_parser("audio", help="make CONTENT sound in the style of STYLE (WAV files or course sounds)")
+    au.add_argument("content", help=f"content sound: a WAV file (at most {MAX_SECONDS:g} s) or a course sound "
+                                    f"({', '.join(list_sounds())})")
+    au.add_argument("style", help=f"style sound: a WAV file (at most {MAX_SECONDS:g} s) or a course sound")
+    au.add_argument("-o", "--output", required=True, help="where to write the result (.wav)")
+    au.add_argument("--steps", type=_whole_number(1), default=None, help=f"L-BFGS steps (default {default_steps()})")
+    au.add_argument("--content-weight", type=_number, default=None, help=f"weight of the content loss (default {CONTENT_WEIGHT:g})")
+    au.add_argument("--style-weight", type=_number, default=None, help=f"weight of the style loss (default {STYLE_WEIGHT:g})")
+    au.add_argument("--filters", type=_whole_number(1), default=None, help=f"random filters (default {FILTERS})")
+    au.add_argument("--init", type=_one_of("init", STARTS), choices=STARTS, default="noise",
+                    help="start: noise (near silence) or content")
+    au.add_argument("--phase", type=_one_of("phase", PHASES), choices=PHASES, default="random",
+                    help="Griffin–Lim starts from a random phase or the content's")
+    au.add_argument("--griffin-lim", type=_whole_number(0), default=None, metavar="N",
+                    help=f"Griffin–Lim iterations (default {default_griffin_lim_iterations()})")
+    au.add_argument("--seed", type=_whole_number(0), default=0, help="random seed (start, random phase)")
+    au.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    au.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -127,7 +157,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # so that no half-written file stays; the run itself stops after its step and keeps the best image.
     previous = {signum: signal.signal(signum, stop_at_once) for signum in STOP_SIGNALS}
     try:
-        return {"stylize": _stylize, "weights": _weights, "images": _images, "cache": _cache}[args.command](args)
+        return {"stylize": _stylize, "audio": _audio, "weights": _weights, "images": _images,
+                "cache": _cache}[args.command](args)
     except NSTError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
@@ -274,6 +305,14 @@ def _stylize(args) -> int:
             reporter.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _audio(args) -> int:
+    from .audio_command import check_audio_command, run_audio_command
+
+    command = check_audio_command(args)  # the output, the options and both sounds, before TensorFlow starts
+    _import_tensorflow_quietly()
+    return run_audio_command(args, command)
 
 
 def _finish(args, output: Path, checkpoint: Path, content, result, interrupted, failed=None) -> int:

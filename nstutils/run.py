@@ -382,14 +382,16 @@ def _run_lbfgs(objective: StyleObjective, start: np.ndarray, run: RunSettings, t
     ending the run. With bfloat16 convolutions the loss is slightly biased and noisy, so
     once L-BFGS stalls on it the run goes on with the float32 objective
     (:meth:`StyleObjective.exact`) from the best point: fast steps while they are large,
-    exact ones at the end. The best image is then judged in float32 only.
+    exact ones at the end. The best image is then judged in float32 only. An objective whose
+    variable often sits on the box's edge (a spectrogram's silence, ``08_audio``) names the projected
+    engine in ``lbfgs_engine`` (see :func:`nstutils.lbfgs.minimize_lbfgs`); the default is SciPy's.
     """
     from .lbfgs import minimize_lbfgs
 
     evaluations = _LbfgsEvaluations(objective, tracker)
     fallback = evaluations.float32 if objective.settings.compute_dtype != "float32" else None
     outcome = minimize_lbfgs(evaluations.fast, start, max_steps=tracker.steps, callback=evaluations.step_done,
-                             fallback=fallback)
+                             fallback=fallback, engine=getattr(objective, "lbfgs_engine", "scipy"))
     if outcome.stop_reason == "finished":
         return None
     return outcome.stop_reason, outcome.summary  # run_optimizer adds the counts

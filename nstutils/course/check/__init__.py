@@ -37,6 +37,7 @@ check.gram_matrix(gram_matrix)`` works.
 
 from __future__ import annotations
 
+from .audio import griffin_lim, random_features, spectrogram
 from .beyond import color_matching
 from .cnn_features import avg_pool, convolution, max_pool, preprocess
 from .content import content_loss, content_loss_layers

@@ -48,6 +48,14 @@ SIGNATURES: Dict[str, str] = {
     "color_matching": "color_matching(painting, photo) -> recoloured painting: numpy [1, H, W, 3] images in [0, 1]; "
                       "the painting's pixels mapped so their RGB mean and covariance are the photo's "
                       "(Σ_photo^½ Σ_painting^-½ (x − μ_painting) + μ_photo), clipped to [0, 1]; inputs unchanged",
+    "spectrogram": "spectrogram(wave, n_fft=N_FFT, hop=HOP) -> S: wave float tensor [samples]; S = log(1 + "
+                   "|tf.signal.stft(wave, frame_length=n_fft, frame_step=hop)|), [frames, n_fft // 2 + 1]",
+    "random_features": "random_features(spec, filters) -> F tensor: spec tensor [frames, bins], filters [width, bins, "
+                       "N]; F = relu(conv1d(spec[tf.newaxis], filters, stride 1, 'VALID')), [1, frames - width + 1, "
+                       "N] (the gradient flows back to spec)",
+    "griffin_lim": "griffin_lim(magnitude, phase, iterations) -> wave: numpy magnitude and phase [frames, bins]; "
+                   "spectrum = magnitude·e^{i·phase}, then iterations × (wave = istft(spectrum), spectrum = "
+                   "magnitude·e^{i·angle(stft(wave))}), return istft(spectrum) [samples]",
     "same": "same(name, value, reference): value a number/array, or a function of no arguments returning one",
 }
 

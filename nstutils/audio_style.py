@@ -24,8 +24,10 @@ the best spectrogram); :class:`AudioObjective` is the objective it needs: ``sett
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -154,8 +156,8 @@ class AudioObjective:
         self.shape = (1, *content.shape)
         self.content_target = random_features(content / self.scale, self.filters)
         self.style_target = feature_gram(random_features(style / self.scale, self.filters))
-        self._terms_fn = tf.function(self.terms)
-        self._gradient_fn = tf.function(self._value_and_gradient)
+        self._terms_fn = tf.function(self.terms, autograph=False)   # no generated files left in the temp folder
+        self._gradient_fn = tf.function(self._value_and_gradient, autograph=False)
 
     def terms(self, x) -> Dict[str, Any]:
         """The weighted terms ``{"total", "content", "style"}`` of ``x`` ``[1, frames, bins]`` as tensors."""
@@ -176,6 +178,18 @@ class AudioObjective:
             tape.watch(x)
             terms = self.terms(x)
         return terms, tape.gradient(terms["total"], x)
+
+    def fingerprint(self) -> Optional[str]:
+        """A sha256 of what defines this objective (its settings and both spectrograms), the results cache's key
+        (:mod:`nstutils.results`); None for a subclass or when a loss function it calls was replaced."""
+        from . import results
+        from .objective import engine_functions_intact
+
+        if type(self) is not AudioObjective or not engine_functions_intact():
+            return None
+        parts = {"class": "nstutils.audio_style.AudioObjective", "settings": asdict(self.settings),
+                 "content": results.digest(self.content_spectrogram), "style": results.digest(self.style_spectrogram)}
+        return hashlib.sha256(json.dumps(results.canonical(parts), sort_keys=True).encode()).hexdigest()
 
     def __call__(self, x) -> Dict[str, float]:
         """The weighted terms of ``x`` as Python floats."""

@@ -246,10 +246,9 @@ def load(key: str) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            image = np.array(data["image"], np.float32)
+            image = np.array(data["image"], np.float32)   # [H, W, 3], or a spectrogram [frames, bins]
             record = json.loads(str(data["record"]))
-        problem = None if record.get("key") == key and image.ndim == 3 and image.shape[-1] == 3 \
-            else "it does not match its name"
+        problem = None if record.get("key") == key and image.ndim in (2, 3) else "it does not match its name"
     except Exception as error:  # truncated, not an npz, wrong layout: compute it again
         problem = type(error).__name__
     if problem:

@@ -216,3 +216,23 @@ def test_a_channel_picture_is_remembered_and_another_channel_is_not(results_fold
     results.enable(False)
     visualize_channel("conv1_1", 2, size=24, steps=3)
     assert len(list(results_folder.glob("*.npz"))) == 2
+
+
+def test_a_sound_transfer_is_kept_too(results_folder):
+    from nstutils.audio_style import AudioObjective, transfer_audio
+    from nstutils.sounds import melody, organ
+
+    first = transfer_audio(melody(1.0), organ(1.0), steps=2, griffin_lim_iterations=2)
+    assert len(list(results_folder.glob("*.npz"))) == 1
+    again = transfer_audio(melody(1.0), organ(1.0), steps=2, griffin_lim_iterations=2)
+    np.testing.assert_array_equal(again.spectrogram, first.spectrogram)
+    assert len(list(results_folder.glob("*.npz"))) == 1
+    transfer_audio(melody(1.0), organ(1.0), steps=2, griffin_lim_iterations=2, style_weight=10.0)
+    assert len(list(results_folder.glob("*.npz"))) == 2
+
+    class Mine(AudioObjective):
+        pass
+
+    spectrogram = np.abs(np.random.default_rng(0).normal(size=(40, 65))).astype(np.float32)
+    assert AudioObjective(spectrogram, spectrogram).fingerprint() is not None
+    assert Mine(spectrogram, spectrogram).fingerprint() is None

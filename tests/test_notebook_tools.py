@@ -104,8 +104,9 @@ def test_readme_shows_the_measured_notebook_costs():
     report = json.loads((root / "teach" / "notebook_costs.json").read_text())
     assert tool.table(report) in (root / "README.md").read_text(), \
         "README's class-server table is stale: paste `python tools/measure_notebooks.py --table`"
-    one = tool.table({"05_full_transfer": {"full": {"seconds": 905.4, "peak_gib": 2.345}}})
-    assert one.splitlines()[-1] == "| 05_full_transfer | not measured | 15 min 05 s, 2.35 GiB |"
+    one = tool.table({"05_full_transfer": {"full": {"seconds": 905.4, "peak_gib": 2.345, "warm_seconds": 61.2}}})
+    assert one.splitlines()[-1] == \
+        "| 05_full_transfer | not measured | 15 min 05 s, 2.35 GiB | 1 min 01 s | not measured |"
 
 
 def test_readme_cell_timings_are_the_measured_ones():
@@ -140,11 +141,14 @@ def test_every_overview_states_the_measured_run_time():
     assert tool.with_run_time(cell, "**Run time** new.") == "Learn this.\n\n**Run time** new.\n\nNext paragraph."
     with pytest.raises(ValueError, match="both modes"):
         tool.run_time({"fast": {"seconds": 1}})
-    same = {"seconds": 30, "cpu": "AMD EPYC, family 25", "date": "2026-12-01"}
-    both = tool.run_time({"full": {**same, "seconds": 600}, "fast": same})
-    assert "measured on an AMD EPYC, family 25, 2026-12-01, one notebook" in both and "fast mode on" not in both
-    mixed = tool.run_time({"full": {**same, "seconds": 600}, "fast": {**same, "cpu": "AMD EPYC, family 23"}})
-    assert "2026-12-01; fast mode on an AMD EPYC, family 23, 2026-12-01" in mixed
+    same = {"seconds": 30, "peak_gib": 0.9, "cpu": "AMD EPYC, family 25", "date": "2026-12-01"}
+    both = tool.run_time({"full": {**same, "seconds": 600, "warm_seconds": 20}, "fast": same})
+    assert "on a CPU without bfloat16 10 min 00 s and 0.90 GiB, 20 s when run again with its results kept (an AMD " \
+           "EPYC, family 25, 2026-12-01)" in both
+    assert "on a CPU with bfloat16 not measured yet" in both and "`NSTUTILS_FAST=1`: 30 s (an AMD EPYC" in both
+    other = tool.run_time({"full_bfloat16": {**same, "seconds": 200}, "fast": same})
+    assert "on a CPU without bfloat16 not measured yet; on a CPU with bfloat16 3 min 20 s and 0.90 GiB" in other
+    assert tool.mode_key(False, True) == "full_bfloat16" and tool.mode_key(True, True) == "fast"
 
 
 def test_measure_times_a_notebook_in_its_own_kernel_and_names_the_slow_cells(tmp_path, monkeypatch):

@@ -133,32 +133,58 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
+#: The columns of README's table and the kinds of full-quality measurement, by their key in the JSON: a CPU
+#: without fast bfloat16 (the slow machine the lesson budget is for) and one with it.
+FULL_KINDS = {"full": "a CPU without bfloat16", "full_bfloat16": "a CPU with bfloat16"}
+
+
+def mode_key(fast: bool, bfloat16: bool) -> str:
+    """The JSON key a measurement is filed under: ``fast``, or ``full`` / ``full_bfloat16`` by the CPU's kind."""
+    return "fast" if fast else ("full_bfloat16" if bfloat16 else "full")
+
+
+def _cost(entry: Dict | None) -> str:
+    return f"{_duration(entry['seconds'])}, {entry['peak_gib']:.2f} GiB" if entry else "not measured"
+
+
+def _again(entry: Dict | None) -> str:
+    return _duration(entry["warm_seconds"]) if entry and "warm_seconds" in entry else "not measured"
+
+
 def table(report: Dict[str, Dict[str, Dict]]) -> str:
-    """README's "What a class server needs per learner" table: time and peak memory in each mode measured."""
-    cell = lambda entry: f"{_duration(entry['seconds'])}, {entry['peak_gib']:.2f} GiB" if entry else "not measured"
-    lines = ["| notebook | fast mode (`NSTUTILS_FAST=1`): time, kernel's peak memory | full quality: time, kernel's "
-             "peak memory |", "|---|---|---|"]
-    lines += [f"| {name} | {cell(modes.get('fast'))} | {cell(modes.get('full'))} |"
-              for name, modes in sorted(report.items())]
+    """README's "What a class server needs per learner" table: time and peak memory in each mode and CPU kind, and
+    the time of a second run with the results the first one kept."""
+    lines = ["| notebook | fast mode (`NSTUTILS_FAST=1`) | full quality, CPU without bfloat16 | run again, results "
+             "kept | full quality, CPU with bfloat16 |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {_cost(modes.get('fast'))} | {_cost(modes.get('full'))} | {_again(modes.get('full'))} | "
+              f"{_cost(modes.get('full_bfloat16'))} |" for name, modes in sorted(report.items())]
     return "\n".join(lines)
 
 
 def measured_in_both_modes(modes: Dict[str, Dict]) -> bool:
-    """Whether a notebook's entry in the JSON has a fast and a full-quality measurement."""
-    return bool(modes.get("full") and modes.get("fast"))
+    """Whether a notebook's entry in the JSON has a fast and a full-quality measurement (either CPU kind)."""
+    return bool(modes.get("fast") and any(modes.get(kind) for kind in FULL_KINDS))
 
 
 def run_time(modes: Dict[str, Dict]) -> str:
-    """The "Run time" paragraph of a notebook's Overview, from its entry in the JSON."""
+    """The "Run time" paragraph of a notebook's Overview, from its entry in the JSON: full quality on each CPU kind
+    (or that it was not measured there), again with the results kept, and fast mode."""
     if not measured_in_both_modes(modes):
         raise ValueError("measure the notebook in both modes first (with and without --fast)")
-    full, fast = modes["full"], modes["fast"]
-    where = f"an {full['cpu']}, {full['date']}"
-    if (fast["cpu"], fast["date"]) != (full["cpu"], full["date"]):   # say which run was where
-        where += f"; fast mode on an {fast['cpu']}, {fast['date']}"
-    return (f"**Run time** on a 2-core CPU (no GPU): {_duration(full['seconds'])} at full quality, "
-            f"{_duration(fast['seconds'])} with `NSTUTILS_FAST=1` (measured on {where}, one "
-            "notebook at a time; README's *Teach with it* has every notebook's time and memory).")
+    parts = []
+    for kind, words in FULL_KINDS.items():
+        entry = modes.get(kind)
+        if entry is None:
+            parts.append(f"on {words} not measured yet")
+            continue
+        again = f", {_duration(entry['warm_seconds'])} when run again with its results kept" \
+            if "warm_seconds" in entry else ""
+        parts.append(f"on {words} {_duration(entry['seconds'])} and {entry['peak_gib']:.2f} GiB{again} "
+                     f"(an {entry['cpu']}, {entry['date']})")
+    fast = modes["fast"]
+    return (f"**Run time** at full quality on a 2-core CPU (no GPU): {'; '.join(parts)}. With `NSTUTILS_FAST=1`: "
+            f"{_duration(fast['seconds'])} (an {fast['cpu']}, {fast['date']}). Measured one notebook at a time; "
+            "README's *Teach with it* has every notebook's time and memory.")
 
 
 def with_run_time(text: str, paragraph: str) -> str:
@@ -210,7 +236,7 @@ def main(argv: List[str] | None = None) -> int:
         return 0
     if not args.notebooks:
         parser.error("name the notebooks to measure (or --table)")
-    mode = "fast" if args.fast else "full"
+    mode = mode_key(args.fast, has_bfloat16())
     os.environ["NSTUTILS_FAST"] = "1" if args.fast else ""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     report = json.loads(args.out.read_text()) if args.out.exists() else {}

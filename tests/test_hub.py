@@ -204,6 +204,7 @@ def hub(tmp_path_factory) -> Iterator[Hub]:
         process = subprocess.Popen([str(BIN / "jupyterhub"), "-f", str(tmp / "jupyterhub_config.py")], cwd=tmp,
                                    env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     hub = Hub(f"http://127.0.0.1:{ports['hub']}", token, tmp / "home", process)
+    hub.exchange = folders["exchange"]
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -302,6 +303,9 @@ def test_a_class_on_jupyterhub_from_release_to_feedback(hub):
     for learner in LEARNERS:
         listed = hub.action(learner, "assignments/submit", course_id=COURSE_ID, assignment_id=ASSIGNMENT)
         assert listed["success"], listed
+    assert (hub.exchange / COURSE_ID / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()   # the configured
+    inbound = sorted(p.name.split("+")[0] for p in (hub.exchange / COURSE_ID / "inbound").iterdir())  # exchange
+    assert inbound == sorted(LEARNERS), inbound          # each submission under the learner's hub name
 
     # The instructor collects, autogrades, generates and returns the feedback.
     assert hub.action(INSTRUCTOR, f"formgrader/api/assignment/{ASSIGNMENT}/collect")["success"]
@@ -329,3 +333,31 @@ def test_a_class_on_jupyterhub_from_release_to_feedback(hub):
         assert re.search(rf"Score:\s*{score:g}(\.0+)?\s*/\s*{total:g}", text), (learner, text[:3000])
         if learner == "ben":
             assert "wrong way round" in text and "repeated every position" in text
+
+
+def _config(path: Path, **env: str):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def test_the_instructors_and_the_learners_configs_name_the_same_course_and_exchange(monkeypatch):
+    monkeypatch.delenv("NSTUTILS_EXCHANGE", raising=False)
+    course = _config(ROOT / "teach" / "nbgrader_config.py")
+    learner = _config(ROOT / "teach" / "learner" / "nbgrader_config.py", JUPYTERHUB_USER="ada")
+    assert course.CourseDirectory.course_id == learner.CourseDirectory.course_id == COURSE_ID
+    assert course.Exchange.root == learner.Exchange.root == "/srv/nbgrader/exchange"   # README's path
+    assert learner.CourseDirectory.student_id == "ada" and "student_id" not in course.CourseDirectory
+    moved = _config(ROOT / "teach" / "learner" / "nbgrader_config.py", NSTUTILS_EXCHANGE="/tmp/x")
+    assert moved.Exchange.root == "/tmp/x"
+    # autograde's mode is the course's: its kernels start in fast mode whatever the grader's shell says
+    assert course.Execute.extra_arguments == ["--IPKernelApp.exec_lines=import os; os.environ['NSTUTILS_FAST'] = '1'"]

@@ -15,7 +15,8 @@ token, as the buttons of JupyterLab do: the Jupyter contents API, nbgrader's ass
 
 Learner ada submits the reference solutions, learner ben the same with two wrong functions (``gram_matrix`` the
 wrong way round, ``tile`` repeating positions): ada gets every point, ben loses exactly those two, and each gets
-their own feedback. Fast mode (the learners' by the image's environment, autograde's by the course config).
+their own feedback. Fast mode: the learners' by the image's environment, autograde's by the course config (the
+instructor's server runs with NSTUTILS_FAST=0, and the graded notebooks still ran in fast mode).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def _hub_config(tmp: Path, ports: Dict[str, int], token: str, folders: Dict[str,
               "PYTHONUNBUFFERED": "1"}
     learner = {"NSTUTILS_STUDENT_NOTEBOOKS": str(folders["student"]),
                "JUPYTER_CONFIG_PATH": str(folders["learner_config"])}
-    instructor = {"NSTUTILS_COURSE_TEMPLATE": str(folders["course"])}
+    # the instructor's own shell says full quality: autograde must still grade in fast mode, by the course config
+    instructor = {"NSTUTILS_COURSE_TEMPLATE": str(folders["course"]), "NSTUTILS_FAST": "0"}
     args = ["--allow-root"] if os.geteuid() == 0 else []
     return f"""
 c.JupyterHub.ip = "127.0.0.1"
@@ -316,6 +318,10 @@ def test_a_class_on_jupyterhub_from_release_to_feedback(hub):
         assert "SAWarning" not in graded.get("log", ""), graded["log"]
     assert hub.action(INSTRUCTOR, f"formgrader/api/assignment/{ASSIGNMENT}/generate_feedback")["success"]
     assert hub.action(INSTRUCTOR, f"formgrader/api/assignment/{ASSIGNMENT}/release_feedback")["success"]
+
+    graded = nbformat.read(course / "autograded" / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    setup = next(cell for cell in graded.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    assert "fast mode (NSTUTILS_FAST=1)" in json.dumps(setup.outputs), setup.outputs   # the course config's mode
 
     ada, ben = _scores(course, "ada"), _scores(course, "ben")
     assert ada and all(score == maximum for score, maximum in ada.values()), ada

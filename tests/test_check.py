@@ -538,11 +538,15 @@ def test_color_matching(capsys):
     from nstutils.color import match_color
 
     _passes(capsys, check.color_matching, _matched, "color_matching")
-    _passes(capsys, check.color_matching, match_color, "color_matching")
-    _passes(capsys, check.color_matching, lambda p, c: match_color(p, c)[None], "color_matching")
+    _passes(capsys, check.color_matching, lambda p, c: _matched(p, c)[None], "color_matching")
     _fails(check.color_matching, lambda p, c: _matched(p, c, in_place=True), "changed its input in place",
            "work on a copy")
-    _fails(check.color_matching, lambda p, c: match_color(c, p), "photo's shape")
+    _fails(check.color_matching, lambda p, c: _matched(c, p), "photo's shape")
+    _fails(check.color_matching, match_color, "calls nstutils' own nstutils.color.match_color")
+    notebook = {}                                # as a notebook's cell defines it: the library a global name
+    exec("from nstutils.color import match_color\n"
+         "def color_matching(painting, photo):\n    return match_color(painting, photo)\n", notebook)
+    _fails(check.color_matching, notebook["color_matching"], "nstutils.color.match_color")
 
     def mean_only(painting, photo):
         xs, xc = painting[0].reshape(-1, 3), photo[0].reshape(-1, 3)
@@ -564,12 +568,45 @@ def test_short_traceback_shows_the_learners_lines_and_the_message():
         check.content_loss(broken)
     lines = short_traceback(info.value)
     assert lines[0] == "AttributeError in your code:"
-    assert any("return F.nonexistent_method()" in line for line in lines[1:-1])
+    message = [line for line in lines if line.startswith("\x1b[31m")]
+    assert any("return F.nonexistent_method()" in line for line in lines[1:-len(message)])
     assert not any("nstutils/course/check" in line for line in lines)
-    assert lines[-1].startswith("\x1b[31m✘ content_loss raised AttributeError")
+    assert message[0].startswith("\x1b[31m✘ content_loss raised AttributeError")
     with pytest.raises(CheckError) as info:
         check.content_loss(lambda F, P: tf.reduce_sum(tf.square(F - P)))
-    assert short_traceback(info.value) == [f"\x1b[31m✘ {info.value}\x1b[0m"]
+    lines = short_traceback(info.value)
+    assert all(line.startswith("\x1b[31m") and line.endswith("\x1b[0m") for line in lines)
+    assert " ".join(line[5:-4] for line in lines) == f"✘ {' '.join(str(info.value).split())}"
+
+
+def test_the_message_is_wrapped_so_nbgrader_validate_shows_all_of_it():
+    """nbgrader validate cuts each line of an error at about 83 characters: the message comes in lines of at most
+    78, and the diagnosis is in its first line."""
+    from nstutils.course.check.display import WIDTH, short_traceback
+
+    with pytest.raises(CheckError) as info:
+        check.gram_matrix(lambda F: gram(F, wrong_way_round=True))
+    lines = short_traceback(info.value)
+    assert len(lines) > 1 and all(len(line) - len("\x1b[31m\x1b[0m") <= WIDTH for line in lines), lines
+    assert "wrong way round" in lines[0][:85], lines[0]
+
+
+def test_a_tensorflow_error_in_the_learners_function_shows_the_learners_line_not_tensorflows():
+    from nstutils.course.check.display import short_traceback
+
+    def total_variation_l2(image):
+        dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+        dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+        return tf.reduce_sum(tf.square(dx + dy))          # shapes [1, H, W-1, 3] and [1, H-1, W, 3]
+
+    with pytest.raises(CheckError) as info:
+        check.total_variation_l2(total_variation_l2)
+    lines = short_traceback(info.value)
+    frames = [line for line in lines[1:] if not line.startswith("\x1b[31m")]
+    assert frames and all("test_check.py" in line for line in frames), lines
+    assert "return tf.reduce_sum(tf.square(dx + dy))" in frames[-1], frames
+    assert not any("tensorflow" in line for line in frames), frames
+    assert "different shapes" in str(info.value), str(info.value)
 
 
 def test_setup_outside_ipython_registers_nothing():
@@ -597,8 +634,9 @@ def test_a_failing_check_fails_its_notebook_cell_and_shows_only_its_message(tmp_
         assert len(errors) == 1, nb.cells[index].outputs
         assert errors[0].ename == "CheckError"
         shown = "\n".join(errors[0].traceback)
-        assert phrase in shown and "core.py" not in shown and "runner.py" not in shown, shown
-        assert len(errors[0].traceback) <= 4, shown
+        words = " ".join(shown.replace("\x1b[31m", "").replace("\x1b[0m", "").split())   # wrapped at 78 columns
+        assert phrase in words and "core.py" not in shown and "runner.py" not in shown, shown
+        assert len(errors[0].traceback) <= 10 and all(len(line) <= 90 for line in errors[0].traceback), shown
     assert "return F.oops()" in "\n".join(nb.cells[2].outputs[-1].traceback)
     nb.cells = nb.cells[:2]
     with pytest.raises(CellExecutionError, match="use tf.reduce_mean, not tf.reduce_sum") as info:
@@ -651,3 +689,108 @@ def test_an_answer_is_graded_with_the_library_s_pieces_and_undefined_names_still
     check.same("a style loss", namespace["answer"], losses.style_loss(F0, losses.gram_matrix(F0) * 0))
     with pytest.raises(CheckError, match="NameError"):
         check.same("undefined", namespace["missing"], 0.0)    # no piece is invented where the learner has none
+
+
+# --- issue 37: no false zeros for correct answers written differently, no free points for the library's answer
+
+
+def _gram_einsum(F):
+    return tf.einsum("bijc,bijd->bcd", F, F) / tf.cast(tf.shape(F)[1] * tf.shape(F)[2], F.dtype)
+
+
+def _gram_loop(F):
+    grams = []
+    for image in tf.unstack(F):
+        x = tf.reshape(image, [-1, F.shape[3]])
+        grams.append(tf.transpose(x) @ x / float(x.shape[0]))
+    return tf.stack(grams)
+
+
+@pytest.mark.parametrize("answer", [_gram_einsum, _gram_loop], ids=["einsum", "loop over the batch"])
+def test_gram_matrix_written_differently_passes(capsys, answer):
+    _passes(capsys, check.gram_matrix, answer, "gram_matrix")
+
+
+def _layer(F, A):
+    return tf.reduce_mean(tf.square(gram(F) - A))
+
+
+def _style_skipping_zero_weights(features, target_grams, layer_weights):
+    total = 0.0
+    for layer in target_grams:
+        if layer_weights[layer] == 0:
+            continue                                   # as nstutils.losses.style_loss does: nothing to add
+        total += layer_weights[layer] * _layer(features[layer], target_grams[layer])
+    return total
+
+
+def _style_add_n(features, target_grams, layer_weights):
+    return tf.add_n([layer_weights[k] * _layer(features[k], target_grams[k]) for k in target_grams
+                     if layer_weights[k]])
+
+
+@pytest.mark.parametrize("answer", [_style_skipping_zero_weights, _style_add_n], ids=["loop", "add_n"])
+def test_style_loss_that_skips_layers_of_weight_zero_passes(capsys, answer):
+    """A layer of weight 0 skipped: its features get no gradient, as with the library's own style_loss (the
+    check's false zero was "no gradient flows back to features")."""
+    _passes(capsys, check.style_loss, answer, "style_loss")
+
+
+def test_style_loss_looping_over_the_features_instead_of_the_targets_fails():
+    def style_loss(features, target_grams, layer_weights):
+        return tf.add_n([layer_weights[k] * _layer(features[k], target_grams[k]) for k in features])
+
+    _fails(check.style_loss, style_loss, "KeyError", "loop over the layers of target_grams")
+
+
+def test_an_answer_that_calls_the_librarys_own_implementation_scores_nothing():
+    from nstutils import losses
+    from nstutils.vgg19 import preprocess
+
+    _fails(check.gram_matrix, lambda F: losses.gram_matrix(F), "calls nstutils' own nstutils.losses.gram_matrix",
+           "no point")
+    _fails(check.style_loss, lambda f, a, w: losses.style_loss({k: f[k] for k in a}, a, w),
+           "nstutils.losses.style_loss")
+    _fails(check.layer_style_loss, lambda F, A: losses.style_loss(F, A, [1.0]), "nstutils.losses.style_loss")
+    _fails(check.preprocess, lambda image: preprocess(image), "nstutils.vgg19.preprocess")
+    _fails(check.total_variation_l2, lambda image: losses.total_variation_loss(image, "l2"),
+           "nstutils.losses.total_variation_loss")
+
+    def swallowed(F):             # the tripwire's error caught: still no point
+        try:
+            return losses.gram_matrix(F)
+        except Exception:
+            return gram(F)
+
+    _fails(check.gram_matrix, swallowed, "nstutils.losses.gram_matrix")
+    assert losses.gram_matrix.__name__ == "gram_matrix"          # the library is put back
+    assert np.allclose(losses.gram_matrix(tf.ones([1, 2, 2, 1])), 1.0)
+
+
+def test_a_piece_graded_alone_may_call_the_librarys_other_functions(capsys):
+    """style_loss graded with the library's layer_style_loss in place of the learner's (check.pieces), which is
+    nstutils.losses.style_loss itself: that stand-in is not the learner calling the library."""
+    namespace = {"tf": tf, "layer_style_loss": lambda F, A: tf.constant(0.0)}
+    exec("def style_loss(features, target_grams, layer_weights):\n"
+         "    return tf.add_n([layer_weights[k] * layer_style_loss(features[k], target_grams[k])\n"
+         "                     for k in target_grams])\n", namespace)
+    _passes(capsys, check.style_loss, namespace["style_loss"], "style_loss")
+
+
+def test_max_pool_over_the_wrong_axes_is_named():
+    _fails(check.max_pool, lambda x: x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).max(axis=(0, 2)),
+           "over axes 0 and 2", "axis=(1, 3)")
+    _fails(check.max_pool, lambda x: x.reshape(2, x.shape[0] // 2, 2, x.shape[1] // 2).max(axis=(0, 2)),
+           "axis=(1, 3)")          # on a 4×4 map the same numbers as axes 0 and 2 of x.reshape(H/2, 2, W/2, 2)
+
+
+@pytest.mark.parametrize("multiples, words", [("[k, k, 1, 1]", "along the batch and the height"),
+                                              ("[1, 1, k, k]", "along the width and the channels"),
+                                              ("[1, k * k, 1, 1]", "all k×k")])
+def test_tile_along_the_wrong_axes_is_named(multiples, words):
+    tile = eval(f"lambda F, k: tf.tile(F, {multiples})")
+    _fails(check.tile, tile, words, "[1, k, k, 1]")
+
+
+def test_tile_with_too_few_multiples_is_named():
+    _fails(check.tile, lambda F, k: tf.tile(F, [1, k, k]), "one count per axis")

@@ -32,6 +32,12 @@ def _layer_style(F, A):
     return tf.reduce_mean(tf.square(gram(F) - A))
 
 
+def _library_gram(F):
+    from nstutils import losses
+
+    return losses.gram_matrix(F)
+
+
 def _diffs(image):
     return image[:, 1:] - image[:, :-1], image[:, :, 1:] - image[:, :, :-1]
 
@@ -91,6 +97,8 @@ MISTAKES: List[Mistake] = [
       ("off by one",)),
     M("max_pool", "average", lambda x: _pool_loops(x, op=np.mean), ("averaged",)),
     M("max_pool", "top-left only", lambda x: x[::2, ::2], ("top-left",)),
+    M("max_pool", "axes 0 and 2", lambda x: x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).max(axis=(0, 2)),
+      ("over axes 0 and 2", "axis=(1, 3)")),
     M("max_pool", "rows only", lambda x: x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).max(axis=1),
       ("over its rows only",)),
     M("avg_pool", "sum", lambda x: x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).sum(axis=(1, 3)),
@@ -126,6 +134,10 @@ MISTAKES: List[Mistake] = [
       ("averaged instead of summing",)),
     M("style_loss", "python sum of floats", lambda f, a, w: sum(float(w[k] * _layer_style(f[k], a[k])) for k in a),
       ("Python float", "gradient")),
+    M("tile", "batch and height", lambda F, k: tf.tile(F, [k, k, 1, 1]), ("not the batch axis", "[1, k, k, 1]")),
+    M("style_loss", "loops over features", lambda f, a, w: tf.add_n([w[k] * _layer_style(f[k], a[k]) for k in f]),
+      ("loop over the layers of target_grams",)),
+    M("gram_matrix", "the library's own", lambda F: _library_gram(F), ("nstutils' own",)),
     M("tile", "tf.repeat", lambda F, k: tf.repeat(tf.repeat(F, k, axis=1), k, axis=2), ("repeated every position",)),
     M("tile", "height only", lambda F, k: tf.tile(F, [1, k, 1, 1]), ("only along the height",)),
     M("tile", "zeros padding", lambda F, k: tf.pad(F, [[0, 0], [0, (k - 1) * F.shape[1]], [0, (k - 1) * F.shape[2]],
@@ -146,6 +158,8 @@ MISTAKES: List[Mistake] = [
       ("only summed the horizontal",)),
     M("total_variation_l2", "L1 kept", lambda im: sum(tf.reduce_sum(tf.abs(d)) for d in _diffs(im)),
       ("L1 total variation",)),
+    M("total_variation_l2", "dx + dy", lambda im: tf.reduce_sum(tf.square(_diffs(im)[0] + _diffs(im)[1])),
+      ("different shapes",)),
     M("total_variation_l2", "square root", lambda im: tf.sqrt(sum(tf.reduce_sum(tf.square(d)) for d in _diffs(im))),
       ("no square root",)),
     M("total_loss", "weights swapped", lambda c, s, t, cw, sw, tw: sw * c + cw * s + tw * t, ("weights swapped",)),

@@ -10,7 +10,10 @@ repository's notebooks, then nbgrader itself, by its command line and default se
 * ``autograde`` gives the reference solutions full marks in every notebook, the released stubs 0, and a
   submission with exactly one wrong function full marks minus that function's points, with the check's
   diagnosis in the graded notebook;
-* ``generate_feedback`` writes HTML that shows the diagnosis.
+* ``generate_feedback`` writes HTML that shows the diagnosis;
+* a graded cell of the reference shows nothing but its check's one line, and nbgrader prints no SAWarning;
+* ``nbgrader validate`` (what a learner runs) shows the diagnosis of a wrong function, though it cuts every line
+  of an error at about 83 characters.
 
 Scores are read from the gradebook. Notebooks run in fast mode (``NSTUTILS_FAST=1``). The course is laid out and
 generated once for the module (``tools/nbgrader_cells.py --course``, what ``make student`` runs), and every
@@ -93,7 +96,6 @@ def _scores(course: Path, student: str, name: str) -> Dict[str, tuple]:
 def course(tmp_path_factory) -> Path:
     """The course folder as ``make student`` makes it: metadata written, every assignment generated."""
     names = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
-    assert len(names) == 8, names
     course = tmp_path_factory.mktemp("course") / "course"
     lay_out_course(course)
     assert sorted(p.name for p in (course / "source").iterdir()) == names
@@ -115,7 +117,8 @@ def graded(course) -> Path:
         solutions = _reference(course, name)
         solutions[function] = _wrong_source(course, student)
         _submit(course, student, name, solutions)
-    nbgrader(course, "autograde", "*")                # every assignment, every student
+    done = nbgrader(course, "autograde", "*")                # every assignment, every student
+    (course / "autograde.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     for student, (name, _, _) in MISTAKES.items():
         nbgrader(course, "generate_feedback", name, "--student", student)
     return course
@@ -162,9 +165,10 @@ def test_tool_check_mode_finds_missing_and_duplicate_ids(tmp_path):
 
 
 def test_generate_assignment_releases_every_notebook_with_graded_cells(course):
+    count = len(list(NOTEBOOKS.glob("*.ipynb")))
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
         cells = {a.name: [(c.name, c.max_score) for nb in a.notebooks for c in nb.grade_cells] for a in gb.assignments}
-    assert len(cells) == 8 and len(list((course / "release").glob("*/*.ipynb"))) == 8
+    assert len(cells) == count and len(list((course / "release").glob("*/*.ipynb"))) == count
     graded = [cell for cells_of in cells.values() for cell in cells_of if cell[1] > 0]
     assert len(graded) >= MIN_GRADED_CELLS, cells
     for name in cells:
@@ -178,6 +182,36 @@ def test_autograde_gives_the_reference_full_marks(graded):
         scores = _scores(graded, "reference", name)
         lost = {grade_id: score for grade_id, score in scores.items() if score[0] != score[1]}
         assert not lost, f"{name}: the reference solutions lose points on {lost}"
+
+
+def test_graded_cells_show_only_their_checks_line_and_autograde_no_warnings(graded):
+    """A check cell of the reference shows one line, the check's green one: no stray value (05's capstone showed
+    an array), no second print; and autograde's own output has no SQLAlchemy SAWarning (teach/nbgrader_config.py)."""
+    extra = []
+    for path in sorted((graded / "autograded" / "reference").glob("*/*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade"):
+                shown = _cell_text(cell).strip()
+                if len(shown.splitlines()) != 1 or not shown.startswith("✔"):
+                    extra.append(f"{path.stem} {cell.metadata['nbgrader']['grade_id']}: {shown[:300]!r}")
+    assert not extra, "\n".join(extra)
+    assert "SAWarning" not in (graded / "autograde.log").read_text(encoding="utf-8")
+
+
+def test_nbgrader_validate_shows_the_diagnosis_of_a_wrong_function(graded):
+    """What a learner's Validate prints for the submission with the wrong Gram matrix: the check's diagnosis, whole,
+    though nbgrader cuts every line of an error at about 83 characters."""
+    student = "gram_mistake"
+    name = MISTAKES[student][0]
+    done = nbgrader(graded, "validate", str(graded / "submitted" / student / name / f"{name}.ipynb"))
+    shown = ANSI.sub("", done.stdout)
+    assert "VALIDATION FAILED ON 1 CELL(S)" in shown, shown[-3000:]
+    assert "check.gram_matrix(gram_matrix)" in shown and "wrong way round" in shown, shown[-3000:]
+    lines = [line.strip() for line in shown.splitlines()]
+    first = next(line for line in lines if line.startswith("✘ gram_matrix"))
+    assert "wrong way round" in first, first
+    assert not any(line.endswith("...") for line in lines if line.startswith("✘")), shown[-3000:]
 
 
 def test_autograde_gives_the_released_stubs_zero(graded):
@@ -222,7 +256,8 @@ def test_autograde_takes_exactly_the_wrong_functions_points_and_says_why(graded,
 
     page = graded / "feedback" / student / name / f"{name}.html"
     text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
-    assert first_line in text, "the feedback page does not show the check's diagnosis"
+    words = " ".join(text.split())              # the message is shown in lines of at most 78 characters
+    assert " ".join(first_line.split()) in words, "the feedback page does not show the check's diagnosis"
     total = sum(maximum for _, maximum in scores.values())
     assert re.search(rf"Score:\s*{total - 1:g}(\.0+)?\s*/\s*{total:g}", text), "the feedback shows the score"
 

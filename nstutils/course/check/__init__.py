@@ -16,11 +16,14 @@ one, non-square maps) and compares it with the tested reference in :mod:`nstutil
 
 * on success it prints **one green line**, e.g. ``✔ gram_matrix: correct on 6 cases``;
 * on failure it raises :class:`CheckError` (an ``AssertionError``, so the cell fails for
-  nbgrader and nbval) whose message is a one-paragraph diagnosis: which case failed, what
-  was expected, and, when your result matches a known mistake (sum instead of mean, kernel
-  flipped, RGB instead of BGR, a missing bias correction, …), what it is and how to fix
-  it; in a notebook only that message shows (in red), with the lines of your own code
-  when it raised, not the check's internals (:func:`setup`);
+  nbgrader and nbval) whose message is a one-paragraph diagnosis: first, when your result
+  matches a known mistake (sum instead of mean, kernel flipped, RGB instead of BGR, a
+  missing bias correction, …), what it is and how to fix it, then which case failed and
+  what was expected; in a notebook only that message shows (in red, in lines of at most
+  78 characters, which ``nbgrader validate`` shows whole), with the lines of your own code
+  when it raised, not the check's or TensorFlow's internals (:func:`setup`);
+* calling the library's own implementation of the function you are asked to write
+  (``losses.gram_matrix`` in your ``gram_matrix``) fails the check (:mod:`.pieces`);
 * your function gets copies of its inputs: changing them in place is named as a mistake;
 * a function whose result feeds a gradient (preprocessing, the losses, the Gram matrix)
   must return a TensorFlow tensor the gradient flows through: a NumPy result is named

@@ -114,7 +114,14 @@ def _pool_variants(x: np.ndarray, op, expected: np.ndarray, kind: str):
             ("off by one: your windows start at row/column 1; the first 2×2 window starts at (0, 0) "
              "(range(0, H, 2)).", op(shifted.reshape(h // 2, 2, w // 2, 2), axis=(1, 3))),
             (f"you kept the top-left value of each window (x[::2, ::2]), not its {name}.", x[::2, ::2]),
-            (f"your output is transposed: rows run over the height, columns over the width.", expected.T)]
+            (f"your output is transposed: rows run over the height, columns over the width.", expected.T)] + [
+            (f"you took the {name} over axes {a} and {b} of x.reshape(H/2, 2, W/2, 2), but a 2×2 window's two rows "
+             f"are its axis 1 and its two columns axis 3 (axes 0 and 2 count the windows): take the {name} over "
+             f"axis=(1, 3).", op(x.reshape(h // 2, 2, w // 2, 2), axis=(a, b)))
+            for a, b in itertools.combinations(range(4), 2) if (a, b) != (1, 3)] + [
+            (f"x.reshape(2, H/2, 2, W/2) puts row i with row i + H/2, far apart, in one window: reshape to "
+             f"x.reshape(H/2, 2, W/2, 2), whose axes 1 and 3 are a window's two rows and two columns, and take the "
+             f"{name} over axis=(1, 3).", op(x.reshape(2, h // 2, 2, w // 2), axis=(0, 2)))]
 
 
 def _pool_hints(h: int, w: int):

@@ -17,7 +17,7 @@ import numpy as np
 from nstutils.errors import NSTError
 
 from .diagnose import describe_difference, shape_text, summarize, values_close
-from .pieces import graded_alone
+from .pieces import OwnImplementationCalled, graded_alone
 
 GREEN = "\x1b[32m"
 RESET = "\x1b[0m"
@@ -75,13 +75,15 @@ def call_learner(name: str, fn, label: str, *args, hint: Callable[[BaseException
                          f"its cell by your code, run that cell, then run this check again.") from None
     except CheckError:
         raise
+    except OwnImplementationCalled as exc:
+        raise CheckError(str(exc)) from None
     except Exception as exc:  # the learner's bug: report it, never swallow it
         extra = hint(exc) if hint else ""
-        raise CheckError(f"{name} raised {type(exc).__name__} on {label}: {first_line(exc)}. "
-                         f"{extra + ' ' if extra else ''}The lines above show where in your code it "
-                         f"happened.") from exc
+        where = f"on {label}; the lines above show where in your code"
+        raise CheckError(f"{name} raised {type(exc).__name__}: {extra} ({first_line(exc)}, {where})" if extra else
+                         f"{name} raised {type(exc).__name__}: {first_line(exc)} ({where})") from exc
     if any(a.shape != b.shape or not np.array_equal(a, b, equal_nan=True) for a, b in zip(arrays, before)):
-        raise CheckError(f"{name}: on {label} {IN_PLACE}")
+        raise CheckError(f"{name}: {IN_PLACE} (on {label})")
     return result
 
 
@@ -126,7 +128,7 @@ def name_the_mistake(name: str, label: str, got, known_mistakes, otherwise: str,
     """Raise a CheckError saying what the first ``(wrong answer, message)`` that ``got`` ``matches`` means,
     or ``otherwise`` when ``got`` matches none of them."""
     message = next((text for wrong, text in known_mistakes if matches(got, wrong)), otherwise)
-    raise CheckError(f"{name}: on {label} {message}")
+    raise CheckError(f"{name}: {message} (on {label})")
 
 
 def _copied(value):
@@ -161,14 +163,13 @@ class Case:
 
 def _shape_verdict(name: str, case: Case, got: np.ndarray, what: str) -> None:
     expected = case.expected
+    shapes = f"expected shape {shape_text(expected.shape)}, got {shape_text(got.shape)}, on {case.label}"
     for shape, message in case.shape_hints:
         if (shape(got.shape) if callable(shape) else tuple(got.shape) == tuple(shape)):
-            raise CheckError(f"{name}: on {case.label} expected shape {shape_text(expected.shape)}, got "
-                             f"{shape_text(got.shape)} — {message}")
+            raise CheckError(f"{name}: {message} ({shapes})")
     for message, value in case.variants:
         if value is not None and close_to(got, value, 1e-3):
-            raise CheckError(f"{name}: on {case.label} expected shape {shape_text(expected.shape)}, got "
-                             f"{shape_text(got.shape)} — {message}")
+            raise CheckError(f"{name}: {message} ({shapes})")
     if expected.ndim == 0:
         raise CheckError(f"{name}: on {case.label} expected a single number (a scalar), got an array of "
                          f"shape {shape_text(got.shape)} — reduce over all entries (tf.reduce_mean or "
@@ -194,8 +195,8 @@ def verdict(name: str, case: Case, got: np.ndarray, what: str = "result", rtol: 
         return
     for message, value in case.variants:
         if value is not None and np.shape(value) == got.shape and close_to(got, value, max(rtol, 1e-3)):
-            raise CheckError(f"{name}: wrong {what} on {case.label} (expected {summarize(expected)}, got "
-                             f"{summarize(got)}) — {message}")
+            raise CheckError(f"{name}: {message} (wrong {what} on {case.label}: expected {summarize(expected)}, "
+                             f"got {summarize(got)})")
     raise CheckError(f"{name}: wrong {what} on {case.label}: {describe_difference(expected, got, what)}")
 
 

@@ -27,7 +27,13 @@ def _tv_check(name: str, fn, images, kind: str, mistakes, hints=()) -> None:
 
     cases = [Case(label, (constant(image),), reference(image).numpy(), mistakes(*_tv_parts(image)), list(hints),
                   reference=reference) for label, image in images]
-    run_cases(name, fn, cases, "loss", gradient_args=(0,))
+    run_cases(name, fn, cases, "loss", hint=_tv_shapes_hint, gradient_args=(0,))
+
+
+_tv_shapes_hint = hint_for((("ncompatible shapes", "broadcast"),
+                            "the vertical differences dy [1, H−1, W, 3] and the horizontal ones dx [1, H, W−1, 3] "
+                            "have different shapes, so they cannot be added or multiplied entry by entry: reduce "
+                            "each to one number first (tf.reduce_sum(...) of each), then add the two sums."))
 
 
 def total_variation_loss(fn) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from .core import (Case, CheckError, as_array, call_learner, close_to, constant, key_hint, load_tf, report_ok,
+from .core import (Case, CheckError, as_array, call_learner, close_to, constant, load_tf, report_ok,
                    require_callable, seeded_rng, verdict)
 from .diagnose import shape_text
 from .runner import gradient_verdict, hint_for, run_cases, run_taped
@@ -93,25 +95,46 @@ def tile(fn) -> None:
         f = f.astype(np.float32)
         b, h, w, c = f.shape
         label = f"F of shape {shape_text(f.shape)} with k = {k}"
-        got = as_array("tile", call_learner("tile", fn, label, constant(f), k), label)
+        got = as_array("tile", call_learner("tile", fn, label, constant(f), k, hint=_tile_error_hint), label)
         tiled = tf.tile(f, [1, k, k, 1]).numpy()
         repeated = np.repeat(np.repeat(f, k, axis=1), k, axis=2)
         if got.shape != tiled.shape:
-            hints = {(b, k * h, w, c): "you tiled only along the height: use multiples [1, k, k, 1].",
-                     (b, h, k * w, c): "you tiled only along the width: use multiples [1, k, k, 1].",
-                     (k * b, k * h, k * w, c): "tile along height and width only, not the batch axis: [1, k, k, 1].",
-                     (b, k * h, k * w, k * c): "tile along height and width only, not the channels: [1, k, k, 1].",
-                     (b, k * h, k * w, c * k * k): "tile along height and width only, not the channels."}
-            hint = hints.get(tuple(got.shape), f"expected [B, k·H, k·W, C] = {shape_text(tiled.shape)}.")
-            raise CheckError(f"tile: on {label} expected shape {shape_text(tiled.shape)}, got "
-                             f"{shape_text(got.shape)} — "
-                             f"{hint}")
+            raise CheckError(f"tile: {_tile_shape_mistake((b, h, w, c), k, tuple(got.shape))} (expected shape "
+                             f"{shape_text(tiled.shape)}, got {shape_text(got.shape)}, on {label})")
         if not close_to(got, tiled):
             raise CheckError(f"tile: on {label} the result is not k×k copies of F side by side "
                              f"(tf.tile(F, [1, k, k, 1])) — {_tile_mistake(f, k, got, repeated)}")
         count += 1
     report_ok("tile", count,
               ": gram_matrix(tile(F, k)) == gram_matrix(F), the Gram matrix ignores size")
+
+
+_AXES = ("batch", "height", "width", "channels")
+
+
+def _tile_shape_mistake(shape, k: int, got) -> str:
+    """Name the copies behind a result of the wrong shape ``got`` (``shape`` is F's, [B, H, W, C])."""
+    for multiples in itertools.product((1, k), repeat=4):
+        if tuple(n * m for n, m in zip(shape, multiples)) == got:
+            copied = [axis for axis, m in zip(_AXES, multiples) if m > 1]
+            where = ("only along the " + copied[0] if len(copied) == 1 and copied[0] in ("height", "width") else
+                     "along the " + " and the ".join(copied) if copied else "along no axis")
+            wrong = " and ".join(f"not the {axis} axis" for axis in copied if axis in ("batch", "channels"))
+            return (f"you tiled {where} (tf.tile's multiples {list(multiples)}): tf.tile takes one count per axis "
+                    f"of F [B, H, W, C], and the copies go side by side along the height and the width only"
+                    f"{', ' + wrong if wrong else ''}: multiples [1, k, k, 1].")
+    for axis in (1, 2):
+        if got == tuple(n * (k * k if i == axis else 1) for i, n in enumerate(shape)):
+            return (f"you put all k×k = {k * k} copies along the {_AXES[axis]}: k copies along the height and k "
+                    f"along the width, multiples [1, k, k, 1].")
+    return "expected [B, k·H, k·W, C]: k copies along the height and k along the width, tf.tile(F, [1, k, k, 1])."
+
+
+def _tile_error_hint(exc: BaseException) -> str:
+    if "multiples" in str(exc):
+        return ("tf.tile takes one count per axis of F, a list of 4 for [B, H, W, C]: [1, k, k, 1] copies F k "
+                "times along the height and k times along the width.")
+    return ""
 
 
 def _tile_mistake(f: np.ndarray, k: int, got: np.ndarray, repeated: np.ndarray) -> str:
@@ -185,16 +208,21 @@ def style_loss(fn) -> None:
     """Check ``style_loss(features, target_grams, layer_weights) -> scalar``.
 
     Dicts ``{layer: F_l [1, H, W, C]}``, ``{layer: A_l [1, C, C]}`` and ``{layer: w_l}``;
-    the result is ``Σ_l w_l · mean((gram(F_l) − A_l)²)`` (a weighted *sum*, weights used as
-    given).
+    the result is ``Σ_l w_l · mean((gram(F_l) − A_l)²)`` over the layers of ``target_grams`` (a weighted
+    *sum*, weights used as given). ``features`` may hold more layers (an extractor's content layer too): two
+    cases give it one, so an answer must loop over ``target_grams``. A layer of weight 0 may be skipped.
     """
-    from nstutils.losses import gram_matrix as gram, style_loss as reference
+    from nstutils.losses import gram_matrix as gram, style_loss as library
+
+    def reference(features, target_grams, layer_weights):
+        return library({k: features[k] for k in target_grams}, target_grams, layer_weights)
 
     setups = [{"block1_conv1": ((1, 8, 6, 4), 0.5), "block2_conv1": ((1, 4, 3, 8), 2.0),
                "block3_conv1": ((1, 2, 2, 16), 0.25)},
               {"block1_conv1": ((1, 6, 6, 3), 1.0), "block4_conv1": ((1, 3, 3, 6), 0.1)},
               {"block5_conv1": ((1, 2, 3, 5), 3.0)},
               {"block1_conv1": ((1, 4, 4, 2), 1.5), "block2_conv1": ((1, 2, 2, 4), 0.0)}]
+    content_layer = {1: (1, 3, 3, 6), 2: (1, 2, 3, 5)}     # setup index -> an extra feature map, no style target
     cases = []
     for index, setup in enumerate(setups):
         rng = seeded_rng(70 + index)
@@ -203,6 +231,8 @@ def style_loss(fn) -> None:
         w = {k: wl for k, (_, wl) in setup.items()}
         e = {k: float(np.mean((_np_gram(f[k]) - a[k]) ** 2)) for k in setup}
         expected = reference(f, a, w).numpy()
+        if index in content_layer:
+            f["block5_conv2"] = rng.normal(size=content_layer[index]).astype(np.float32)
         n = len(setup)
         variants = []
         if n > 1:
@@ -225,8 +255,16 @@ def style_loss(fn) -> None:
         variants.append(("you summed over the Gram entries: each layer's loss is a mean, mean((G − A)²).",
                          sum(w[k] * np.sum((_np_gram(f[k]) - a[k]) ** 2) for k in setup)))
         label = (f"{n} layer{'s' if n > 1 else ''} with weights "
-                 + ", ".join(f"{k}: {wl:g}" for k, wl in w.items()))
+                 + ", ".join(f"{k}: {wl:g}" for k, wl in w.items())
+                 + (" (features also hold block5_conv2, a content layer)" if index in content_layer else ""))
         cases.append(Case(label, lambda f=f, a=a, w=w: ({k: constant(v) for k, v in f.items()},
                                                          {k: constant(v) for k, v in a.items()}, dict(w)),
-                           expected, variants))
-    run_cases("style_loss", fn, cases, "loss", hint=key_hint, gradient_args=(0,))
+                           expected, variants, reference=reference))
+    run_cases("style_loss", fn, cases, "loss", hint=_layers_hint, gradient_args=(0,))
+
+
+def _layers_hint(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return (f"features can hold more layers than the style targets (here {exc}, a content layer): loop over "
+                f"the layers of target_grams, `for layer in target_grams:`, not over features.")
+    return ""

@@ -22,7 +22,8 @@ SIGNATURES: Dict[str, str] = {
     "layer_style_loss": "layer_style_loss(F, A) -> scalar tensor: F tensor [1, H, W, C], A Gram tensor "
                         "[1, C, C]; mean((gram(F) - A)²)",
     "style_loss": "style_loss(features, target_grams, layer_weights) -> scalar tensor: dicts layer -> F "
-                  "[1, H, W, C], layer -> A [1, C, C], layer -> w_l; Σ_l w_l·mean((gram(F_l) - A_l)²)",
+                  "[1, H, W, C], layer -> A [1, C, C], layer -> w_l; Σ_l w_l·mean((gram(F_l) - A_l)²) over the "
+                  "layers of target_grams (features may hold more layers)",
     "tile": "tile(F, k) -> bigger: F tensor [B, H, W, C], k ≥ 1; k×k copies of F side by side, "
             "[B, k·H, k·W, C] (as tf.tile(F, [1, k, k, 1])); the check shows gram(tile(F, k)) == gram(F)",
     "ratio_to_weights": "ratio_to_weights(ratio, M, N) -> (content_weight, style_weight): the paper's α/β = ratio, "

@@ -68,7 +68,7 @@ def _free_port() -> int:
 def _hub_config(tmp: Path, ports: Dict[str, int], token: str, folders: Dict[str, Path]) -> str:
     """jupyterhub_config.py: everything on 127.0.0.1, the dummy authenticator, per-user homes, the image's
     start commands (the learners' with their Jupyter configuration folder, the instructor's with the course)."""
-    common = {"NSTUTILS_FAST": "1",                                        # the class image's policy (Dockerfile)
+    common = {"NSTUTILS_FAST": "0",                                        # the class image's policy (Dockerfile)
               "NSTUTILS_EXCHANGE": str(folders["exchange"]),
               "NSTUTILS_CACHE_DIR": str(folders["cache"]),                 # the image's shared cache
               "NSTUTILS_DATA_DIR": os.environ.get("NSTUTILS_DATA_DIR", ""),
@@ -367,3 +367,4 @@ def test_the_instructors_and_the_learners_configs_name_the_same_course_and_excha
     assert moved.Exchange.root == "/tmp/x"
     # autograde's mode is the course's: its kernels start in fast mode whatever the grader's shell says
     assert course.Execute.extra_arguments == ["--IPKernelApp.exec_lines=import os; os.environ['NSTUTILS_FAST'] = '1'"]
+    assert learner.Execute.extra_arguments == course.Execute.extra_arguments   # Validate checks as autograde does

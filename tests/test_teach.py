@@ -94,7 +94,7 @@ def test_the_dockerfile_serves_the_student_notebooks_with_jupyterhub_singleuser(
     assert "/opt/nstutils/course" not in learner and "COPY . ." not in learner and "notebooks" not in learner
     assert "COPY teach/learner /etc/nstutils/jupyter" in learner
     assert "JUPYTER_CONFIG_PATH=/etc/nstutils/jupyter" in learner
-    assert "NSTUTILS_FAST=1" in learner and 'CMD ["bash", "/usr/local/bin/start-learner"]' in learner
+    assert "NSTUTILS_FAST=0" in learner and 'CMD ["bash", "/usr/local/bin/start-learner"]' in learner
     assert stages[-1].startswith("base AS learner")                        # the default target
     assert 'CMD ["bash", "/usr/local/bin/start-instructor"]' in instructor
     for script in ("start-learner", "start-instructor"):

@@ -38,7 +38,7 @@ from .artefacts import dot_excess, dots_per_megapixel, sky_dot_excess, speckle_e
 from .experiments import layer_ratio_grid
 from .explore import reconstruct_content, reconstruct_style
 from .measures import blur_rgb, content_distance, detail_correlation, rms_distance
-from .paper_setup import (DEFAULT_SIZE, FIGURE_STEPS, figure_size, final_losses, paper_options,
+from .paper_setup import (DEFAULT_SIZE, FIGURE_STEPS, GRID_START_NOISE, figure_size, final_losses, paper_options,
                           reconstruction_options, reference_start, stylize_paper, transfer_options)
 from .photoreal import (MAX_DOTS_PER_MEGAPIXEL, MAX_FLAT_CHROMA, MAX_FOREIGN_STRUCTURE, MAX_SPECKLE,  # noqa: F401
                         MIN_PHOTO_LAYOUT, PHOTO_RATIO, PHOTO_STEPS, PHOTO_TV_WEIGHT, photo_looks, photorealistic)
@@ -190,7 +190,8 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
                seed: int = 0, ratio_scale: float = PAPER_RATIO_SCALE, **options: Any) -> Dict[str, Any]:
     """The paper's **Figure 4**: style-layer stacks (rows ``conv1_1`` … ``conv1_1+…+conv5_1``)
     × α/β (columns 1e-5, 1e-4, 1e-3, 1e-2), every cell from the same start: by default the
-    reference implementation's (:func:`~nstutils.course.paper_setup.reference_start`), ``init=`` another.
+    reference implementation's (:func:`~nstutils.course.paper_setup.reference_start`) with the noise of
+    :data:`~nstutils.course.paper_setup.GRID_START_NOISE`, ``init=`` another.
 
     Findings: going down, the style is matched on larger scales (smoother, more
     painting-like structure); going right, the photo's content wins over the style. In
@@ -220,8 +221,9 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
     """
     max_dim, steps = figure_size(max_dim, steps)
     photo = load_image(content, max_dim=max_dim)
-    # the reference implementation's start: a uniform white-noise start survives as white specks (docs/paper.md)
-    options = transfer_options({"init": reference_start(photo.shape, seed), **options})
+    # the reference implementation's start, a little noisier so that short runs do not stall (GRID_START_NOISE);
+    # a uniform white-noise start survives as white specks (docs/paper.md)
+    options = transfer_options({"init": reference_start(photo.shape, seed, GRID_START_NOISE), **options})
     effective = [ratio * ratio_scale for ratio in ratios]  # see PAPER_RATIO_SCALE
     results = layer_ratio_grid(photo, style, layer_sets=stacks, ratios=effective, steps=steps, max_dim=max_dim,
                                content_layers=(PAPER_CONTENT_LAYER,), seed=seed, **options)

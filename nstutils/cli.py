@@ -387,11 +387,9 @@ def _images(args) -> int:
 def _cache(args) -> int:
     from . import results
 
-    count, size = results.usage()
-    where = results.folder()
+    (count, size), where = results.usage(), results.folder()
     if args.clear:
-        removed = results.clear()
-        print(f"nst: removed {removed} kept result(s) ({size / 2**20:.1f} MiB) from {where}")
+        print(f"nst: removed {results.clear()} kept result(s) ({size / 2**20:.1f} MiB) from {where}")
     else:
         print(f"nst: {count} kept result(s), {size / 2**20:.1f} MiB, in {where} (`nst cache --clear` empties it)")
     return 0

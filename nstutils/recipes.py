@@ -96,6 +96,12 @@ GALLERY_RATIOS: Dict[str, float] = {
     "udnie": 5e-4,
     "great_wave": 1e-3,
 }
+#: Style layers of the photo-to-photo transfer (Figure 7, ``07_beyond``): the shallow ones, a measured departure. With all
+#: five the style photo's objects move onto the content photo (192 px, 150 steps: a cat's eye and fur on Tübingen's
+#: river bank, a launch tower in its sky; :func:`~nstutils.course.artefacts.transplant_excess` 5.45 and 5.50); the
+#: deep layers' statistics describe objects, the shallow ones' colour, light and fine texture, which is what a photo in
+#: another light should give. With these three Tübingen is only relit (1.77, as when darkened by hand, 2.13).
+PHOTO_STYLE_LAYERS: Tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1")
 #: Content layers offered in the Style Lab (paper names).
 LAB_CONTENT_LAYERS: Tuple[str, ...] = ("conv4_2", "conv5_2")
 

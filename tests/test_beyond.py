@@ -358,23 +358,25 @@ def test_grid_locking_tells_dots_on_the_pooling_grid_from_dots_anywhere():
     assert grid_locking(np.full((64, 64, 3), 0.5)) == 0.0    # no dots, no grid
 
 
-def test_a_transplanted_object_is_new_structure_in_one_place_and_relighting_is_not():
-    from nstutils.course.artefacts import foreign_structure
-    from nstutils.course.paper import MAX_FOREIGN_STRUCTURE, photo_looks
+def test_a_transplanted_object_changes_the_content_in_one_place_and_relighting_does_not():
+    from nstutils.course.artefacts import transplant_excess
+    from nstutils.course.measures import local_content_distance
+    from nstutils.course.paper import MAX_TRANSPLANT_EXCESS, photo_looks
     from nstutils.images import load_image
 
     photo = load_image("tubingen", 192)[0]
     relit = np.clip(photo * np.array([0.55, 0.6, 0.9]) + np.array([0.0, 0.02, 0.1]), 0, 1)   # dusk light, no new edges
-    assert foreign_structure(photo, photo) == pytest.approx(0.0, abs=1e-9)
-    assert foreign_structure(relit, photo) < MAX_FOREIGN_STRUCTURE / 4
+    assert local_content_distance(photo, photo).shape == (6, 6) and local_content_distance(photo, photo).max() == 0
+    assert transplant_excess(relit, photo) < MAX_TRANSPLANT_EXCESS
     cat = load_image("chelsea", 192)[0]
-    transplanted = photo.copy()
-    transplanted[90:130, 20:70] = cat[40:80, 60:110]   # an eye and fur on the river bank, one patch of the grid
-    assert foreign_structure(transplanted, photo) > 2 * MAX_FOREIGN_STRUCTURE
+    transplanted = relit.copy()
+    transplanted[90:130, 20:70] = cat[40:80, 60:110]   # an eye and fur on the river bank, relit around it
+    assert transplant_excess(transplanted, photo) > 2 * MAX_TRANSPLANT_EXCESS
     looks = photo_looks(transplanted, photo)
     assert not looks["findings"]["nothing_transplanted"] and looks["findings"]["structure_kept"]
+    assert photo_looks(relit, photo)["findings"]["nothing_transplanted"]
     with pytest.raises(SettingsError):
-        foreign_structure(photo, photo[:10])
+        transplant_excess(photo, photo[:10])
 
 
 def test_the_poster_cost_is_the_sum_of_its_stages():

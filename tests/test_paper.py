@@ -99,8 +99,9 @@ def test_ratio_grid():
     assert result["effective_ratios"] == pytest.approx([1e-5 * scale, 1e-2 * scale])
     assert set(result["images"]) == {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert result["content_distance"].shape == (2, 2) and np.all(result["content_distance"] > 0)
-    assert _bool_findings(result) and set(result["findings"]) == {"content_falls_with_ratio",
-                                                                   "largest_ratio_closest"}
+    assert _bool_findings(result) and set(result["findings"]) == {
+        "content_falls_with_ratio", "content_falls_along_every_row", "largest_ratio_closest", "every_cell_moved"}
+    assert result["contrast"].shape == (2, 2) and np.all(result["contrast"] > 0)
     assert result["dots"].shape == (2, 2)
     assert result["dots"][1, 1] == dots_per_megapixel(result["images"][(1, 1)])
     assert result["dot_excess"][1, 1] == dot_excess(result["images"][(1, 1)], "starry_night")
@@ -145,15 +146,17 @@ def test_photorealistic():
 
 
 def test_photorealistic_smooths_with_a_tv_weight_per_pixel(monkeypatch):
+    from nstutils.course import photoreal
+
     seen = []
-    real = paper.stylize_paper
+    real = photoreal.stylize_paper
 
     def spy(photo, style, ratio, max_dim, steps, seed, options, **extra):
         seen.append((photo.shape, options["tv_weight"]))
         assert (options["pooling"], options["weights"]) == (paper.PAPER_POOLING, paper.PAPER_WEIGHTS)  # the paper's
         return real(photo, style, ratio, max_dim, steps, seed, options, **extra)
 
-    monkeypatch.setattr(paper, "stylize_paper", spy)
+    monkeypatch.setattr(photoreal, "stylize_paper", spy)
     smoothed = paper.photorealistic("tubingen", "chelsea", **{**TINY, "steps": 10})
     plain = paper.photorealistic("tubingen", "chelsea", tv_weight=0.0, **{**TINY, "steps": 10})
     (shape, weight), (_, zero) = seen
@@ -269,9 +272,10 @@ def _grid_with_pictures(monkeypatch, picture):
 
 
 def test_figure_4_fails_a_cell_that_stalled_at_its_grey_start(monkeypatch):
-    from nstutils.images import load_image
+    from nstutils.images import load_image, resize_image
 
-    photo, painting = load_image("tubingen", 64)[0], load_image("starry_night", 64)[0]
+    photo = load_image("tubingen", 64)[0]
+    painting = resize_image(load_image("starry_night", 64)[0], photo.shape[:2])
     blends = lambda row, column, shape: (0.3 + 0.7 * column) * photo + (0.7 - 0.7 * column) * painting
     grid = _grid_with_pictures(monkeypatch, blends)
     assert grid["findings"]["every_cell_moved"] and grid["contrast"].min() >= paper.MIN_CELL_CONTRAST
@@ -283,9 +287,10 @@ def test_figure_4_fails_a_cell_that_stalled_at_its_grey_start(monkeypatch):
 
 
 def test_figure_4_fails_a_row_where_the_photo_does_not_come_back(monkeypatch):
-    from nstutils.images import load_image
+    from nstutils.images import load_image, resize_image
 
-    photo, painting = load_image("tubingen", 64)[0], load_image("starry_night", 64)[0]
+    photo = load_image("tubingen", 64)[0]
+    painting = resize_image(load_image("starry_night", 64)[0], photo.shape[:2])
     backwards = lambda row, column, shape: (photo if (row == 0) == (column == 0) else painting)
     grid = _grid_with_pictures(monkeypatch, backwards)   # the first row: the photo first, then the painting
     assert not grid["findings"]["content_falls_along_every_row"]

@@ -27,6 +27,7 @@ from typing import Any, Dict, List
 import nbformat
 import psutil
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 
 def cpu_family() -> str:
@@ -240,9 +241,15 @@ def main(argv: List[str] | None = None) -> int:
     os.environ["NSTUTILS_FAST"] = "1" if args.fast else ""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
+    failed = []
     for path in args.notebooks:
         load = os.getloadavg()[0]
-        result = measure_cold_and_warm(path, args.timeout, args.keep, args.warm)
+        try:
+            result = measure_cold_and_warm(path, args.timeout, args.keep, args.warm)
+        except CellExecutionError as error:   # a failed notebook has no cost to record; the others still run
+            print(f"{path.stem} ({mode}): FAILED, nothing recorded: {str(error).strip().splitlines()[-1]}", flush=True)
+            failed.append(path.stem)
+            continue
         result.update(load_before=round(load, 2), cpu=cpu_family(), bfloat16=has_bfloat16(), cores=os.cpu_count(),
                       date=time.strftime("%Y-%m-%d"))
         report.setdefault(path.stem, {})[mode] = result
@@ -251,7 +258,7 @@ def main(argv: List[str] | None = None) -> int:
               flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,12 @@ STYLE_DETAIL_LIMIT = 0.5
 #: Gaussian blur (σ, in pixels of the coarser stage) of a stage's result before it is upsampled to start the
 #: next: its pixel-scale flecks would become blobs of several pixels, which the next stage keeps as dots.
 UPSAMPLE_BLUR = 0.5
+#: Most bright dots of any colour a coarse-to-fine picture may have over the painting's own at the size it was matched
+#: (:func:`~nstutils.course.artefacts.dot_excess` with ``kind="bright"``; ``07_beyond``). 07's 192 → 384 px picture
+#: measured 1.7-2.5 over four runs (light-blue sparkles in the darkest trees, seen at 2×; the 192 px stage alone 1.04;
+#: more refinement steps or a wider blur before upsampling changed it by less than the runs differ): the bound catches
+#: a stage's flecks grown into a field of dots, not the last few.
+MAX_BRIGHT_DOT_EXCESS = 3.0
 
 
 def blend_styles(content, styles: Sequence[Any], mix: Sequence[float], **options: Any) -> StylizeResult:

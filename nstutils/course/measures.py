@@ -3,7 +3,8 @@
 * :func:`rms_distance`: root-mean-square pixel difference (``02_content``, ``04_style_layers``);
 * :func:`correlation`, behind :func:`detail_correlation` (:func:`high_pass`: pixel-scale edges) and
   :func:`layout_correlation` (low-pass: where it is light and dark);
-* :func:`content_distance`: feature maps at one layer of the paper's network;
+* :func:`content_distance`: feature maps at one layer of the paper's network, and :func:`local_content_distance`
+  place by place;
 * :func:`style_distance_by_layer` (a dict, one number per layer) and :func:`style_distance`
   (their mean, one number), with :func:`style_distance_matrix` (``00_welcome``);
 * :func:`color_statistics` and :func:`color_distance` (``07_beyond``).
@@ -14,7 +15,7 @@ Images are anything :func:`~nstutils.images.load_image` takes; arrays may be ``[
 
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -108,15 +109,10 @@ def layout_correlation(image, photo, radius: int = 3) -> float:
     return correlation(box_blur(a, radius), box_blur(b, radius))
 
 
-def content_distance(image, photo, layer: str = PAPER_CONTENT_LAYER, weights: str | None = None,
-                     channels: str = "rgb") -> float:
-    """How far ``image``'s content features are from ``photo``'s: ``‖F − P‖² / ‖P‖²`` at ``layer``.
-
-    Measured in the paper's network (normalised, average pooling), float32. 0 means the
-    same feature maps; about 1 means as far as an image with no activations at all.
-    ``channels="luminance"``: between the grey images, as a content loss with ``content_channels="luminance"``
-    compares them (the colour does not count).
-    """
+def content_features(image, photo, layer: str = PAPER_CONTENT_LAYER, weights: str | None = None,
+                     channels: str = "rgb") -> Tuple[np.ndarray, np.ndarray]:
+    """The feature maps ``(F, P)`` of ``image`` and ``photo`` at ``layer`` in the paper's network (float64), as
+    :func:`content_distance` compares them."""
     name = layer_name(layer)
     extractor = get_extractor([name], PAPER_POOLING, weights or PAPER_WEIGHTS, "float32")
     a = np.asarray(load_image(image), np.float32)
@@ -129,7 +125,34 @@ def content_distance(image, photo, layer: str = PAPER_CONTENT_LAYER, weights: st
         a, b = (luminance_image(x).numpy() for x in (a, b))
     f = np.asarray(extractor(a)[name], np.float64)
     p = np.asarray(extractor(b)[name], np.float64)
+    return f, p
+
+
+def content_distance(image, photo, layer: str = PAPER_CONTENT_LAYER, weights: str | None = None,
+                     channels: str = "rgb") -> float:
+    """How far ``image``'s content features are from ``photo``'s: ``‖F − P‖² / ‖P‖²`` at ``layer``.
+
+    Measured in the paper's network (normalised, average pooling), float32. 0 means the
+    same feature maps; about 1 means as far as an image with no activations at all.
+    ``channels="luminance"``: between the grey images, as a content loss with ``content_channels="luminance"``
+    compares them (the colour does not count).
+    """
+    f, p = content_features(image, photo, layer, weights, channels)
     return float(np.sum((f - p) ** 2) / max(np.sum(p ** 2), 1e-12))
+
+
+def local_content_distance(image, photo, grid: int = 6, layer: str = PAPER_CONTENT_LAYER,
+                           weights: str | None = None) -> np.ndarray:
+    """:func:`content_distance` place by place: a ``[grid, grid]`` array, each the mean squared feature difference in
+    one cell of a ``grid`` × ``grid`` division of the feature maps over the photo's mean squared feature
+    (``07_beyond``: an object of the style photo painted onto the content changes what the network sees in one
+    place far more than elsewhere; :func:`nstutils.course.artefacts.transplant_excess`)."""
+    f, p = content_features(image, photo, layer, weights, "rgb")
+    f, p = f[0], p[0]
+    rows, columns = (np.linspace(0, side, grid + 1).astype(int) for side in f.shape[:2])
+    scale = max(float(np.mean(p ** 2)), 1e-12)
+    return np.array([[np.mean((f[top:bottom, left:right] - p[top:bottom, left:right]) ** 2) / scale
+                      for left, right in zip(columns, columns[1:])] for top, bottom in zip(rows, rows[1:])])
 
 
 def style_distance_by_layer(image, painting, layers: Sequence[str] = PAPER_STYLE_LAYERS,

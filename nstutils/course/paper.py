@@ -40,7 +40,7 @@ from .explore import reconstruct_content, reconstruct_style
 from .measures import blur_rgb, content_distance, detail_correlation, rms_distance
 from .paper_setup import (DEFAULT_SIZE, FIGURE_STEPS, GRID_START_NOISE, figure_size, final_losses, paper_options,
                           reconstruction_options, reference_start, stylize_paper, transfer_options)
-from .photoreal import (MAX_DOTS_PER_MEGAPIXEL, MAX_FLAT_CHROMA, MAX_FOREIGN_STRUCTURE, MAX_SPECKLE,  # noqa: F401
+from .photoreal import (MAX_DOTS_PER_MEGAPIXEL, MAX_FLAT_CHROMA, MAX_TRANSPLANT_EXCESS, MAX_SPECKLE,  # noqa: F401
                         MIN_PHOTO_LAYOUT, PHOTO_RATIO, PHOTO_STEPS, PHOTO_TV_WEIGHT, photo_looks, photorealistic)
 
 __all__ = ["GALLERY_RATIOS", "PAPER_CONTENT_LAYER", "PAPER_POOLING", "PAPER_RATIO_SCALE", "PAPER_RATIOS",
@@ -49,7 +49,8 @@ __all__ = ["GALLERY_RATIOS", "PAPER_CONTENT_LAYER", "PAPER_POOLING", "PAPER_RATI
            "content_reconstructions", "style_reconstructions", "style_gallery", "ratio_grid",
            "content_layer_comparison", "initialization_comparison", "photorealistic", "photo_looks", "PHOTO_RATIO",
            "PHOTO_STEPS", "PHOTO_TV_WEIGHT", "MAX_SPECKLE", "MAX_DOTS_PER_MEGAPIXEL", "MAX_FLAT_CHROMA",
-           "MAX_FOREIGN_STRUCTURE", "MIN_PHOTO_LAYOUT"]
+           "MAX_TRANSPLANT_EXCESS", "MIN_PHOTO_LAYOUT", "reference_start", "GRID_START_NOISE", "MIN_CELL_CONTRAST",
+           "cell_contrast"]
 
 
 # --------------------------------------------------------------------------------- Figure 1
@@ -227,17 +228,9 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
     effective = [ratio * ratio_scale for ratio in ratios]  # see PAPER_RATIO_SCALE
     results = layer_ratio_grid(photo, style, layer_sets=stacks, ratios=effective, steps=steps, max_dim=max_dim,
                                content_layers=(PAPER_CONTENT_LAYER,), seed=seed, **options)
-    distance, dots, excess, sky_dots, contrast = (np.zeros((len(stacks), len(ratios))) for _ in range(5))
-    sources = min(cell_contrast(photo), cell_contrast(load_image(style, max_dim=max_dim)))
-    images, losses = {}, {}
-    for (row, column), result in results.items():
-        images[(row, column)] = result.image
-        losses[(row, column)] = final_losses(result)
-        distance[row, column] = content_distance(result.image, photo, channels=TRANSFER_CONTENT_CHANNELS)
-        dots[row, column] = dots_per_megapixel(result.image)
-        excess[row, column] = dot_excess(result.image, style)
-        sky_dots[row, column] = sky_dot_excess(result.image, photo, style)
-        contrast[row, column] = cell_contrast(result.image) / sources
+    images = {cell: result.image for cell, result in results.items()}
+    losses = {cell: final_losses(result) for cell, result in results.items()}
+    distance, dots, excess, sky_dots, contrast = _grid_measures(images, photo, style, (len(stacks), len(ratios)))
     last = distance[-1]
     return {"content": photo[0], "stacks": [list(s) for s in stacks], "ratios": list(ratios),
             "effective_ratios": effective, "images": images, "content_distance": distance, "dots": dots,
@@ -246,6 +239,20 @@ def ratio_grid(content="tubingen", style="starry_night", stacks: Sequence[Sequen
                          "content_falls_along_every_row": bool(np.all(np.diff(distance, axis=1) < 0)),
                          "largest_ratio_closest": bool(last[-1] < last[0]),
                          "every_cell_moved": bool(np.all(contrast >= MIN_CELL_CONTRAST))}}
+
+
+def _grid_measures(images: Mapping[Tuple[int, int], np.ndarray], photo, style, shape: Tuple[int, int]):
+    """Figure 4's measures of every cell: content distance (grey images), white dots per megapixel, their excess
+    over the painting's, sky dots, and the contrast over the lower of the photo's and the painting's."""
+    distance, dots, excess, sky_dots, contrast = (np.zeros(shape) for _ in range(5))
+    sources = min(cell_contrast(photo), cell_contrast(load_image(style, max_dim=max(photo.shape[1:3]))))
+    for (row, column), image in images.items():
+        distance[row, column] = content_distance(image, photo, channels=TRANSFER_CONTENT_CHANNELS)
+        dots[row, column] = dots_per_megapixel(image)
+        excess[row, column] = dot_excess(image, style)
+        sky_dots[row, column] = sky_dot_excess(image, photo, style)
+        contrast[row, column] = cell_contrast(image) / sources
+    return distance, dots, excess, sky_dots, contrast
 
 
 #: Least contrast a cell of Figure 4 has, as a fraction of the lower of the photo's and the painting's

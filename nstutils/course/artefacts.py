@@ -332,5 +332,7 @@ def transplant_excess(image, photo, grid: int = 6) -> float:
     eye and fur on the river bank, a launch tower in the sky; a pasted patch of the cat: far more).
     """
     local = local_content_distance(image, photo, grid)
-    typical = float(np.median(local))
-    return float(local.max() / typical) if typical > 0 else float("inf")
+    typical, most = float(np.median(local)), float(local.max())
+    if most == 0:
+        return 0.0   # nothing changed anywhere
+    return most / typical if typical > 0 else float("inf")

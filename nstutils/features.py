@@ -22,6 +22,9 @@ from .weights import load_vgg19_weights
 #: How many built extractors :func:`get_extractor` keeps (building one costs about a second).
 EXTRACTOR_CACHE_SIZE = 6
 _EXTRACTORS = MemoryCache(EXTRACTOR_CACHE_SIZE, "features.extractors")
+#: The network's weights as TensorFlow constants, by weight source and compute dtype, shared by every extractor that
+#: reads them: one copy per network (about 80 MB in float32), not one per set of layers.
+_CONSTANTS = MemoryCache(EXTRACTOR_CACHE_SIZE, "features.constants")
 
 
 class FeatureExtractor:
@@ -52,10 +55,11 @@ class FeatureExtractor:
         deepest = max(self.layers, key=LAYERS.index)
         self.path = LAYERS[: LAYERS.index(deepest) + 1]
         params = load_vgg19_weights(weights)
-        self.params = {
-            name: tuple(tf.constant(p, tf.as_dtype(self.layer_dtype(name))) for p in params[name])
-            for name in self.path if not name.endswith("pool")
-        }
+        shared = _CONSTANTS.get((str(weights), compute_dtype), dict)
+        for name in self.path:
+            if not name.endswith("pool") and name not in shared:
+                shared[name] = tuple(tf.constant(p, tf.as_dtype(self.layer_dtype(name))) for p in params[name])
+        self.params = {name: shared[name] for name in self.path if not name.endswith("pool")}
 
     def layer_dtype(self, name: str) -> str:
         """The dtype ``name`` computes in: ``compute_dtype``, except the first convolution.

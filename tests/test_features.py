@@ -63,6 +63,19 @@ def test_get_extractor_is_cached_until_clear_caches():
     assert get_extractor(["conv1_1"]) is not first
 
 
+def test_extractors_of_one_network_share_its_weights_and_clear_caches_forgets_them():
+    """Two layer sets of one network hold one copy of its weights (07_beyond builds five extractors); another
+    compute dtype or weight source gets its own, and ``clear_caches`` forgets them with the extractors."""
+    shallow, deep = get_extractor(["conv1_1", "conv2_1"]), get_extractor(["conv4_2"])
+    assert all(shallow.params[name][0] is deep.params[name][0] for name in shallow.params)
+    assert deep.params["block1_conv1"][0] is not get_extractor(["conv1_1"], weights="normalized").params[
+        "block1_conv1"][0]
+    assert deep.params["block2_conv1"][0] is not get_extractor(["conv2_1"], compute_dtype="bfloat16").params[
+        "block2_conv1"][0]
+    clear_caches()
+    assert get_extractor(["conv1_1"]).params["block1_conv1"][0] is not shallow.params["block1_conv1"][0]
+
+
 def test_extractor_shapes_and_depth(tiny_content):
     extract = FeatureExtractor(["conv1_1", "conv3_1"])
     assert extract.path[-1] == "block3_conv1"  # stops at the deepest requested layer

@@ -112,7 +112,8 @@ def measure(path: Path, timeout: int, keep: Path | None = None) -> Dict[str, Any
                 seconds = round(time.perf_counter() - began, 1)
                 if seconds >= SLOW_CELL_SECONDS:   # printed as it goes: a long run shows where it is
                     slow_cells.append([index, heading, seconds])
-                    print(f"  cell {index} ({heading}): {seconds} s", flush=True)
+                    print(f"  cell {index} ({heading}): {seconds} s, peak so far {sampler.peak / 2 ** 30:.2f} GiB",
+                          flush=True)
         finally:
             peak = sampler.stop()
             if keep is not None:

@@ -27,12 +27,12 @@ SINGLE_SIZE = 384
 TILE_SIZE = 192
 
 #: L-BFGS steps of the first picture (``00_welcome``), from the photo recoloured with the painting's colours: at 384 px
-#: it looks finished from step 20-40 on (docs/paper.md, "The lesson budget").
-FIRST_STEPS = 40
+#: it looks finished from step 20-40 on (docs/paper.md, "The lesson budget"); 30 leaves 00 room for its gallery.
+FIRST_STEPS = 30
 #: L-BFGS steps of each painting of the paper's gallery (Figure 3, ``00_welcome``) from the reference start at
 #: :data:`TILE_SIZE`: *The Starry Night*'s layout (content distance between the grey images) is 0.98 after 30
-#: steps, 0.76 after 40, 0.65 after 60.
-GALLERY_STEPS = 60
+#: steps, 0.76 after 40, 0.65 after 60; at 60 the five paintings took 7.3 of 00's 10 minutes.
+GALLERY_STEPS = 50
 #: L-BFGS steps of each cell of Figure 4 (``04_style_layers``), of Figure 5 and of Figure 6 (``06_optimizers``), at
 #: :data:`TILE_SIZE` from the reference start: twelve cells are most of a lesson.
 GRID_STEPS = 36
@@ -41,8 +41,8 @@ RECONSTRUCTION_STEPS = 80
 #: Steps of each optimiser compared in ``06_optimizers`` at :data:`TILE_SIZE`.
 OPTIMIZER_STEPS = 50
 #: L-BFGS steps of ``07_beyond``'s comparisons (colour, scale, blend, pooling) at :data:`TILE_SIZE`, from the
-#: recoloured photo.
-COMPARISON_STEPS = 40
+#: recoloured photo: at 40, with the coarse-to-fine picture's 20, 07 took 12.3 min (2026-12-07), over a lesson.
+COMPARISON_STEPS = 30
 #: Adam steps of your style transfer at :data:`SINGLE_SIZE` (``05_full_transfer``'s capstone): your own functions
 #: paint it, so it is never served from the results cache and is paid again on every run of the notebook.
 CAPSTONE_STEPS = 40
@@ -52,8 +52,9 @@ LAB_STEPS = 40
 #: Gradient-ascent steps of each channel picture of ``01_cnn_features`` at :data:`TILE_SIZE`.
 CHANNEL_STEPS = 100
 #: The second stage of ``07_beyond``'s coarse-to-fine picture: :data:`SINGLE_SIZE` after a stage at
-#: :data:`TILE_SIZE` (the comparisons' base picture, so it is not painted twice), with this many steps.
-REFINE_STEPS = 20
+#: :data:`TILE_SIZE` (the comparisons' base picture, so it is not painted twice), with this many steps (about 5 s
+#: each at 384 px on the budget's CPU).
+REFINE_STEPS = 10
 #: Photo-to-photo transfer (Figure 7, ``07_beyond``): L-BFGS steps from the photo at :data:`TILE_SIZE`.
 PHOTO_TRANSFER_STEPS = 150
 

@@ -141,7 +141,7 @@ def style_gallery(content="tubingen", styles: Sequence[str] = ("shipwreck", "sta
                   steps: int = FIGURE_STEPS, seed: int = 0, **options: Any) -> Dict[str, Any]:
     """The paper's **Figure 3 (Figure 2 of the arXiv version)**: one photograph (Tübingen)
     painted in the styles of several well-known artworks, each at the paper's α/β
-    (:data:`GALLERY_RATIOS`, 5e-4 … 5e-3, scaled by :data:`PAPER_RATIO_SCALE` through
+    (:data:`GALLERY_RATIOS`, 8e-4 … 5e-3, scaled by :data:`PAPER_RATIO_SCALE` through
     :func:`paper_options`), every image from the reference implementation's start
     (:func:`~nstutils.course.paper_setup.reference_start`; ``init=`` another).
 

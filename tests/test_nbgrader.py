@@ -6,7 +6,7 @@ A course folder in a temporary directory, laid out as ``nbgrader quickstart`` wo
 collects and grades on its own. ``tools/nbgrader_cells.py`` writes the cell metadata into copies of the
 repository's notebooks, then nbgrader itself, by its command line and default settings:
 
-* ``generate_assignment`` releases all eight (exit 0, at least 30 graded cells with points);
+* ``generate_assignment`` releases every notebook (exit 0, at least 30 graded cells with points);
 * ``autograde`` gives the reference solutions full marks in every notebook, the released stubs 0, and a
   submission with exactly one wrong function full marks minus that function's points, with the check's
   diagnosis in the graded notebook;
@@ -17,7 +17,7 @@ repository's notebooks, then nbgrader itself, by its command line and default se
 
 Scores are read from the gradebook. Notebooks run in fast mode (``NSTUTILS_FAST=1``). The course is laid out and
 generated once for the module (``tools/nbgrader_cells.py --course``, what ``make student`` runs), and every
-submission (the reference on all eight notebooks, the stubs and the mistakes on the one notebook each concerns) is
+submission (the reference on every notebook, the stubs and the mistakes on the one notebook each concerns) is
 graded by one ``nbgrader autograde`` run: nbgrader starts once, each notebook's kernel once.
 """
 from __future__ import annotations

@@ -322,7 +322,6 @@ def lattice_excess(image, photo, painting, period: int = LATTICE_PERIOD) -> floa
     return max(value / max(LATTICE_FLOOR, *(source[key] for source in sources)) for key, value in own.items())
 
 
-
 def transplant_excess(image, photo, grid: int = 6) -> float:
     """How much more the network's view changed in the most changed place than in a typical one: the largest of
     :func:`~nstutils.course.measures.local_content_distance` over its median (``07_beyond``).
